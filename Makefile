@@ -6,8 +6,9 @@ IMAGE_MIRROR ?=
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 SCENARIO ?=
+ARGS ?=
 
-.PHONY: test venv docker images lint unit molecule clean
+.PHONY: test venv docker images lint unit molecule preflight clean
 
 test: venv docker images
 	@rc=0; \
@@ -38,6 +39,10 @@ unit: venv docker images
 
 molecule: venv docker images
 	tests/run-molecule.sh $(SCENARIO)
+
+# The quick try: check this machine against Gitpod's host requirements; ARGS passes -e overrides.
+preflight: venv
+	ansible-playbook playbooks/preflight.yml -i inventories/localhost $(ARGS)
 
 clean:
 	rm -rf $(VENV) .cache artifacts .pytest_cache

@@ -1,0 +1,135 @@
+import pytest
+
+from ansible_collections.selfhosted.gitpod_k3s.plugins.module_utils import inventory_validation as iv
+
+LABELS = {
+    "meta": "gitpod.io/workload_meta",
+    "ide": "gitpod.io/workload_ide",
+    "workspace_services": "gitpod.io/workload_workspace_services",
+    "workspace_regular": "gitpod.io/workload_workspace_regular",
+    "workspace_headless": "gitpod.io/workload_workspace_headless",
+}
+GROUPS = {"gitpod_meta": ["meta", "ide"], "gitpod_workspace": ["workspace_services", "workspace_regular", "workspace_headless"]}
+
+
+def test_k3s_default_cidrs_pass():
+    assert iv.check_cidrs("10.42.0.0/16", "10.43.0.0/16") == []
+
+
+@pytest.mark.parametrize("cluster, service, needle", [
+    ("10.42.0.0/33", "10.43.0.0/16", "k3s_cluster_cidr = '10.42.0.0/33' is not a valid network"),
+    ("10.42.0.1/16", "10.43.0.0/16", "host bits zero"),
+    ("10.42.0.0/16", "banana", "k3s_service_cidr = 'banana' is not a valid network"),
+    ("10.42.0.0/16", "", "k3s_service_cidr is empty"),
+    ("10.0.0.0/8", "10.43.0.0/16", "k3s_cluster_cidr = 10.0.0.0/8 overlaps k3s_service_cidr = 10.43.0.0/16"),
+    ("10.42.0.0/16", "fd00::/108", "different IP versions"),
+])
+def test_bad_cidrs_are_named(cluster, service, needle):
+    errors = iv.check_cidrs(cluster, service)
+    assert any(needle in e for e in errors), errors
+
+
+def test_cidr_holding_a_node_address_is_rejected():
+    errors = iv.check_cidrs("192.168.0.0/16", "10.43.0.0/16", {"node1": "192.168.1.10", "node2": "172.16.0.5"})
+    assert errors == ["k3s_cluster_cidr = 192.168.0.0/16 contains the address 192.168.1.10 of host node1; "
+                      "allowed: a network that holds no node address"]
+
+
+@pytest.mark.parametrize("servers, agents, needle", [
+    ([], ["a1"], "k3s_servers (gitpod_k3s_server_group) is empty"),
+    (["s1", "s2"], [], "has 2 hosts (s1, s2); allowed: 1, or an odd number >= 3"),
+    (["s1", "s2", "s3", "s4"], [], "has 4 hosts"),
+    (["s1"], ["s1", "a1"], "host(s) s1 are in both k3s_servers and k3s_agents"),
+])
+def test_bad_topology(servers, agents, needle):
+    errors = iv.check_topology(servers, agents)
+    assert any(needle in e for e in errors), errors
+
+
+@pytest.mark.parametrize("servers", [["s1"], ["s1", "s2", "s3"], ["s1", "s2", "s3", "s4", "s5"]])
+def test_good_topology(servers):
+    assert iv.check_topology(servers, ["a1"], servers + ["a1"]) == []
+
+
+def test_host_outside_both_groups_is_reported():
+    assert iv.check_topology(["s1"], [], ["s1", "x"]) == [
+        "host(s) x are in neither k3s_servers nor k3s_agents; allowed: every cluster host in one of them"]
+
+
+def test_default_labels_pass():
+    assert iv.check_labels(GROUPS, LABELS, ["all", "k3s_servers", "gitpod_meta", "gitpod_workspace"], list(LABELS)) == []
+
+
+def test_unknown_label_name_is_rejected():
+    errors = iv.check_labels(GROUPS, dict(LABELS, meta="gitpod.io/workload_mta"), [])
+    assert len(errors) == 1 and errors[0].startswith("gitpod_k3s_labels.meta = 'gitpod.io/workload_mta' is not a label Gitpod knows")
+
+
+def test_renamed_services_label_is_known():
+    assert iv.check_labels(GROUPS, dict(LABELS, workspace_services="gitpod.io/workload_services"), []) == []
+
+
+def test_unknown_gitpod_group_is_rejected():
+    errors = iv.check_labels(GROUPS, LABELS, ["gitpod_meta", "gitpod_workspaces"])
+    assert errors == ["inventory group 'gitpod_workspaces' is not a Gitpod group; allowed: gitpod_meta, gitpod_workspace "
+                      "(keys of gitpod_k3s_label_groups)"]
+
+
+def test_label_group_naming_unknown_key_is_rejected():
+    errors = iv.check_labels({"gitpod_meta": ["meta", "idee"]}, LABELS, [])
+    assert errors and "gitpod_k3s_label_groups.gitpod_meta names label key 'idee'" in errors[0]
+
+
+@pytest.mark.parametrize("domain", ["", "gitpod.example.com", "a.io", "gitpod-1.corp.example"])
+def test_good_domains(domain):
+    assert iv.check_domain(domain) == []
+
+
+@pytest.mark.parametrize("domain", ["localhost", "https://gitpod.example.com", "*.example.com", "Gitpod.Example.com",
+                                    "gitpod.example.com:443", "-bad.example.com", "10.0.0.1", "a..b"])
+def test_bad_domains(domain):
+    errors = iv.check_domain(domain)
+    assert errors and errors[0].startswith(f"gitpod_k3s_domain = {domain!r} is not a valid domain")
+
+
+@pytest.mark.parametrize("version", ["v1.28.5+k3s1", "v1.30.2-rc1+k3s2", "v1.21.0+k3s1"])
+def test_good_k3s_versions(version):
+    assert iv.check_k3s_version(version) == []
+
+
+@pytest.mark.parametrize("version, needle", [
+    ("1.28.5+k3s1", "is malformed"), ("v1.28+k3s1", "is malformed"), ("latest", "is malformed"), (None, "is malformed"),
+    ("v1.20.15+k3s1", "is Kubernetes 1.20; allowed: 1.21 or newer"),
+])
+def test_bad_k3s_versions(version, needle):
+    errors = iv.check_k3s_version(version)
+    assert errors and needle in errors[0] and "k3s_version" in errors[0]
+
+
+def test_containerd_mode():
+    assert iv.check_containerd_mode("system") == []
+    assert iv.check_containerd_mode("docker") == [
+        "gitpod_k3s_containerd_mode = 'docker' is unknown; allowed: system, embedded"]
+
+
+def test_thresholds():
+    assert iv.check_thresholds({"preflight_min_vcpus": 4, "preflight_min_memory_gib": "16", "x": 0.5}) == []
+    errors = iv.check_thresholds({"preflight_min_vcpus": -1, "preflight_min_memory_gib": "lots", "preflight_min_disk_gib": True})
+    assert errors == [
+        "preflight_min_disk_gib = True is not a usable threshold; allowed: a number >= 0",
+        "preflight_min_memory_gib = 'lots' is not a usable threshold; allowed: a number >= 0",
+        "preflight_min_vcpus = -1 is not a usable threshold; allowed: a number >= 0",
+    ]
+
+
+def test_airgap_dir(tmp_path):
+    files = ["k3s", "k3s-airgap-images-amd64.tar.zst", "sha256sum-amd64.txt"]
+    assert iv.check_airgap_dir("", files) == []
+    assert "is not a directory on the controller" in iv.check_airgap_dir(str(tmp_path / "nope"), files)[0]
+    (tmp_path / "k3s").write_text("x")
+    errors = iv.check_airgap_dir(str(tmp_path), files)
+    assert errors == [f"k3s_airgap_dir = {str(tmp_path)!r} lacks k3s-airgap-images-amd64.tar.zst, sha256sum-amd64.txt; "
+                      f"allowed: a directory holding {', '.join(files)}"]
+    for f in files[1:]:
+        (tmp_path / f).write_text("x")
+    assert iv.check_airgap_dir(str(tmp_path), files) == []
