@@ -1,0 +1,119 @@
+# Copyright: selfhosted.gitpod_k3s contributors
+# Apache License 2.0
+"""Parse and compare the version strings hosts and clusters report.
+
+Plain Python with no Ansible imports, shared by host_requirements (kernel, containerd) and by
+whoever needs to compare Kubernetes versions. Every parser raises ``VersionError`` with a message
+naming the string it could not read; callers turn that into a failing check, never a traceback.
+
+Versions are tuples of three ints, ``(major, minor, patch)``; a missing patch (``6.8``) is 0.
+Pre-release and build parts (``-91-generic``, ``+k3s1``, ``~ds1``) are dropped: the collection
+compares release numbers only (the Gitpod installer's ``>= 5.4.0-0`` means the same).
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = [
+    "VersionError",
+    "parse_version",
+    "parse_kernel",
+    "parse_containerd",
+    "compare",
+    "at_least",
+    "format_version",
+]
+
+
+class VersionError(ValueError):
+    """A version string could not be read."""
+
+
+# major.minor[.patch], optionally led by "v", followed by anything that is not another digit or dot.
+_VERSION = re.compile(r"^v?(\d+)\.(\d+)(?:\.(\d+))?(?![\d])")
+# The same pattern anywhere in a line, as a whole whitespace-separated token.
+_TOKEN = re.compile(r"(?:^|\s)v?(\d+)\.(\d+)(?:\.(\d+))?(?=$|[\s~+\-_])")
+
+
+def _to_tuple(match):
+    return (int(match.group(1)), int(match.group(2)), int(match.group(3) or 0))
+
+
+def _text(value, what):
+    if value is None:
+        raise VersionError(f"no {what} version given")
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    if not isinstance(value, str):
+        value = str(value)
+    value = value.strip()
+    if not value:
+        raise VersionError(f"empty {what} version")
+    return value
+
+
+def parse_version(value, what="version"):
+    """Parse a semver-ish string: ``1.21.0``, ``v1.27.4+k3s1``, ``5.4``, ``1.6.20~ds1``.
+
+    Accepts a tuple/list of ints as already parsed. Raises VersionError otherwise.
+    """
+    if isinstance(value, (tuple, list)):
+        if 1 <= len(value) <= 3 and all(isinstance(p, int) and not isinstance(p, bool) and p >= 0 for p in value):
+            return tuple(list(value) + [0] * (3 - len(value)))
+        raise VersionError(f"cannot read {what} version {value!r}")
+    text = _text(value, what)
+    match = _VERSION.match(text)
+    if not match:
+        raise VersionError(f"cannot read {what} version {text!r}: expected a version like 1.2.3")
+    return _to_tuple(match)
+
+
+def parse_kernel(value):
+    """Parse a kernel release as ``uname -r`` prints it.
+
+    ``5.4.0-1045-aws`` -> (5, 4, 0), ``6.1.0+`` -> (6, 1, 0), ``6.8.0-31-generic`` -> (6, 8, 0).
+    """
+    text = _text(value, "kernel")
+    match = _VERSION.match(text.rstrip("+"))
+    if not match:
+        raise VersionError(f"cannot read kernel release {text!r}: expected a release like 5.15.0-91-generic")
+    return _to_tuple(match)
+
+
+def parse_containerd(value):
+    """Parse ``containerd --version`` output, or a bare version.
+
+    ``containerd containerd.io 1.6.28 ae07eda...`` -> (1, 6, 28);
+    ``containerd github.com/containerd/containerd 1.7.12`` -> (1, 7, 12);
+    ``containerd github.com/containerd/containerd v1.7.11-k3s2 64b8a811...`` -> (1, 7, 11);
+    ``1.6.20~ds1`` -> (1, 6, 20).
+    """
+    text = _text(value, "containerd")
+    first_line = text.splitlines()[0]
+    match = _TOKEN.search(first_line)
+    if not match:
+        raise VersionError(
+            f"cannot read containerd version from {first_line!r}: expected output like "
+            "'containerd github.com/containerd/containerd 1.7.12 <commit>'")
+    return _to_tuple(match)
+
+
+def compare(a, b):
+    """Return -1, 0 or 1 as version ``a`` is lower than, equal to or higher than ``b``.
+
+    Both may be strings (parsed with parse_version) or tuples.
+    """
+    ta = parse_version(a)
+    tb = parse_version(b)
+    return (ta > tb) - (ta < tb)
+
+
+def at_least(actual, minimum):
+    """True when ``actual`` >= ``minimum`` (tuples or semver-ish strings)."""
+    return compare(actual, minimum) >= 0
+
+
+def format_version(version):
+    """``(5, 4, 0)`` -> ``"5.4.0"``."""
+    return ".".join(str(p) for p in parse_version(version))
