@@ -1,0 +1,164 @@
+#!/usr/bin/python
+# Copyright: selfhosted.gitpod_k3s contributors
+# Apache License 2.0
+"""Ansible module: check a user-provided MySQL server for Gitpod."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: external_mysql
+short_description: Check that a MySQL server accepts Gitpod's credentials and is new enough
+description:
+  - Logs in to a MySQL (or MariaDB) server with the MySQL client/server protocol, implemented with
+    Python's standard library (no PyMySQL needed on the host), and reads C(SELECT VERSION()).
+  - Fails with a message naming the cause when the host is unreachable, the password is wrong,
+    the database is not usable or the version is too old.
+  - MySQL must be at least O(min_version). MariaDB (C(10.11.6-MariaDB)) is judged against
+    O(mariadb_min_version) and passes with a warning, unless O(allow_mariadb=false).
+  - Changes nothing, so it runs in check mode too.
+version_added: 0.1.0
+author: selfhosted.gitpod_k3s contributors
+options:
+  host:
+    description: Server name or address.
+    type: str
+    required: true
+  port:
+    description: TCP port.
+    type: int
+    default: 3306
+  username:
+    description: User Gitpod logs in as.
+    type: str
+    required: true
+  password:
+    description: That user's password.
+    type: str
+    required: true
+  database:
+    description: Database to select at login; empty to log in without one (Gitpod creates its databases itself).
+    type: str
+    default: ""
+  tls:
+    description:
+      - MySQL's ssl-mode. V(preferred) encrypts when the server offers TLS, V(required) insists on it,
+        V(verify_ca) and V(verify_identity) also check the certificate against O(ca_file).
+    type: str
+    choices: [disabled, preferred, required, verify_ca, verify_identity]
+    default: preferred
+  ca_file:
+    description: CA bundle for O(tls=verify_ca) and O(tls=verify_identity); the system bundle when empty.
+    type: path
+  timeout:
+    description: Seconds to wait for the connection and each answer.
+    type: float
+    default: 10
+  min_version:
+    description: Lowest MySQL version accepted.
+    type: str
+    default: "5.7"
+  mariadb_min_version:
+    description: Lowest MariaDB version accepted (MariaDB numbers its releases 10.x, 11.x).
+    type: str
+    default: "10.2"
+  allow_mariadb:
+    description: Accept MariaDB at all.
+    type: bool
+    default: true
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
+"""
+
+EXAMPLES = r"""
+- name: Check the user's MySQL
+  selfhosted.gitpod_k3s.external_mysql:
+    host: db.example.com
+    username: gitpod
+    password: "{{ vault_gitpod_db_password }}"
+  no_log: true
+"""
+
+RETURN = r"""
+version:
+  description: What C(SELECT VERSION()) returned.
+  type: str
+  returned: when the login succeeded
+  sample: 8.0.36
+version_number:
+  description: The numeric part of the version.
+  type: str
+  returned: when the login succeeded
+  sample: 8.0.36
+flavor:
+  description: C(mysql) or C(mariadb).
+  type: str
+  returned: when the login succeeded
+  sample: mysql
+tls:
+  description: Whether the session was encrypted.
+  type: bool
+  returned: when the login succeeded
+  sample: true
+auth_plugin:
+  description: Authentication plugin the login used.
+  type: str
+  returned: when the login succeeded
+  sample: caching_sha2_password
+explicit_defaults_for_timestamp:
+  description: The server's C(@@explicit_defaults_for_timestamp) (C(0) or C(1)).
+  type: str
+  returned: when the login succeeded
+  sample: "0"
+warnings:
+  description: Things that pass but deserve a look (MariaDB, explicit_defaults_for_timestamp ON).
+  type: list
+  elements: str
+  returned: when the login succeeded
+msg:
+  description: One line saying what passed or why it failed.
+  type: str
+  returned: always
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.selfhosted.gitpod_k3s.plugins.module_utils.external_mysql import check
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            host=dict(type="str", required=True),
+            port=dict(type="int", default=3306),
+            username=dict(type="str", required=True),
+            password=dict(type="str", required=True, no_log=True),
+            database=dict(type="str", default=""),
+            tls=dict(type="str", default="preferred",
+                     choices=["disabled", "preferred", "required", "verify_ca", "verify_identity"]),
+            ca_file=dict(type="path"),
+            timeout=dict(type="float", default=10.0),
+            min_version=dict(type="str", default="5.7"),
+            mariadb_min_version=dict(type="str", default="10.2"),
+            allow_mariadb=dict(type="bool", default=True),
+        ),
+        supports_check_mode=True,
+    )
+    p = module.params
+    result = check(p["host"], p["port"], p["username"], p["password"], p["database"], p["tls"], p["ca_file"],
+                   p["timeout"], p["min_version"], p["mariadb_min_version"], p["allow_mariadb"])
+    ok = result.pop("ok")
+    for warning in result.get("warnings", []):
+        module.warn(warning)
+    if not ok:
+        module.fail_json(**result)
+    module.exit_json(changed=False, **result)
+
+
+if __name__ == "__main__":
+    main()
