@@ -648,9 +648,8 @@ def evaluate(facts, opts):
             continue
         result = EVALUATORS[check_id](facts, opts)
         if result["status"] == C.FAIL and check_id in opts["warn_only"]:
-            hint = result["hint"]
             result = C.check(check_id, C.WARN, result["expected"], result["actual"],
-                             (hint + " " if hint else "") + "(downgraded to a warning: listed in preflight_warn_only)")
+                             f"Only a warning because '{check_id}' is in preflight_warn_only. {result['hint']}".strip())
         results.append(result)
     return results
 
