@@ -1,0 +1,272 @@
+#!/usr/bin/python
+# Copyright: selfhosted.gitpod_k3s contributors
+# Apache License 2.0
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: cluster_requirements
+short_description: Check a running cluster against Gitpod Self-Hosted's requirements
+version_added: 0.1.0
+description:
+  - Reads the cluster with C(kubectl ... -o json) and returns the checks Gitpod's installer (C(validate cluster))
+    and its KOTS preflight made, as C({id, status, expected, actual, hint}) with status C(pass), C(warn) or C(fail),
+    the same shape as the host preflight (M(selfhosted.gitpod_k3s.host_requirements)).
+  - "Checks: Kubernetes server and every kubelet version; every node Ready; containerd as the runtime of every node;
+    kernel and OS image of every node; every required label on at least one node; vCPU and memory per node by the
+    Gitpod labels it carries; Calico ready (DaemonSet and on every node); cert-manager CRDs, webhook and a
+    ClusterIssuer (warning when none); a default StorageClass; privileged pods allowed in Gitpod's namespace;
+    a LoadBalancer provider; and, when O(secrets) names them, the Secrets Gitpod's installer reads."
+  - Per-node checks are returned under RV(node_checks) and folded into one check each in RV(checks)
+    (status of the worst node), so RV(checks) decides RV(passed).
+  - Changes nothing. Needs read access to nodes, CRDs, Deployments, DaemonSets, pods, StorageClasses, Namespaces,
+    Services and the named Secrets (only their key names are kept; values never leave the module).
+options:
+  min_kubernetes_version:
+    description: Lowest Kubernetes version for the API server and every kubelet.
+    type: str
+    default: "1.21.0"
+  min_kernel_version:
+    description: Lowest kernel release (C(nodeInfo.kernelVersion), numeric part) on every node.
+    type: str
+    default: "5.4.0"
+  min_containerd_version:
+    description: Lowest containerd version in C(nodeInfo.containerRuntimeVersion).
+    type: str
+    default: "1.5.0"
+  os_images:
+    description: Accepted C(nodeInfo.osImage) prefixes; an empty list accepts any.
+    type: list
+    elements: str
+    default: ["Ubuntu 18.04", "Ubuntu 20.04", "Ubuntu 22.04", "Ubuntu 24.04"]
+  os_image_status:
+    description: Status of a node whose OS image is not in O(os_images).
+    type: str
+    choices: [fail, warn]
+    default: fail
+  labels:
+    description: Label key to label name (C(gitpod_k3s_labels)); the keys C(meta), C(ide), C(workspace_*) choose the threshold profiles.
+    type: dict
+    default:
+      meta: gitpod.io/workload_meta
+      ide: gitpod.io/workload_ide
+      workspace_services: gitpod.io/workload_workspace_services
+      workspace_regular: gitpod.io/workload_workspace_regular
+      workspace_headless: gitpod.io/workload_workspace_headless
+  required_labels:
+    description: Keys of O(labels) that at least one node must carry with value C(true).
+    type: list
+    elements: str
+    default: [meta, ide, workspace_services, workspace_regular, workspace_headless]
+  thresholds:
+    description:
+      - vCPU and memory thresholds per profile, checked against node capacity. Profiles are C(any) (every node),
+        C(meta), C(ide) and C(workspace) (a node with any workspace label); a node is checked against every profile
+        it is in.
+      - Each profile takes C(fail_vcpus), C(warn_vcpus) (numbers) and C(fail_memory), C(warn_memory) (Kubernetes
+        quantities; C(16G) is 16e9 bytes as in Gitpod's KOTS preflight, C(16Gi) is 2^34). C(0) disables one.
+      - "Given values are laid over the defaults, so C({meta: {warn_vcpus: 8}}) changes only that one."
+      - "Defaults (GITPOD.md): any: fail_vcpus 2; meta: fail_vcpus 2, warn_vcpus 4, fail_memory 8G, warn_memory 16G;
+        ide: fail_vcpus 2, fail_memory 4G; workspace: fail_vcpus 2, warn_vcpus 4, fail_memory 16G."
+    type: dict
+    default: {}
+  calico_namespace:
+    description: Namespace of Calico's node DaemonSet (C(calico-system) with the Tigera operator, C(kube-system) for the manifest).
+    type: str
+    default: calico-system
+  calico_daemonset:
+    description: Name of Calico's node DaemonSet; its pods are found by the label C(k8s-app=<name>).
+    type: str
+    default: calico-node
+  cert_manager_namespace:
+    description: Namespace of cert-manager.
+    type: str
+    default: cert-manager
+  cert_manager_webhook:
+    description: Name of cert-manager's webhook Deployment.
+    type: str
+    default: cert-manager-webhook
+  cert_manager_crds:
+    description: CustomResourceDefinitions that must exist and be established.
+    type: list
+    elements: str
+    default: [certificates.cert-manager.io, issuers.cert-manager.io, clusterissuers.cert-manager.io]
+  cluster_issuer:
+    description:
+      - A ClusterIssuer that must exist and be Ready (a failure otherwise).
+      - Empty accepts any Ready ClusterIssuer and warns when there is none (you may bring your own certificates).
+    type: str
+    default: ""
+  namespace:
+    description: Gitpod's namespace (Pod Security labels, and the default namespace of O(secrets)).
+    type: str
+    default: gitpod
+  secrets:
+    description:
+      - Secrets that must exist with the given data keys. Empty (the default) checks none; list them once the
+        components that create them are installed.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      name:
+        description: Secret name.
+        type: str
+        required: true
+      keys:
+        description: Data keys the Secret must have.
+        type: list
+        elements: str
+        required: true
+      namespace:
+        description: Namespace; defaults to O(namespace).
+        type: str
+  fail_on_error:
+    description: Fail the task, listing every failing check and its hint, when a check fails. Warnings never fail it.
+    type: bool
+    default: true
+  kubectl:
+    description: The kubectl command, split like a shell would; the default is the one k3s ships.
+    type: str
+    default: k3s kubectl
+  kubeconfig:
+    description: Kubeconfig file; omit to use kubectl's own default (k3s reads C(/etc/rancher/k3s/k3s.yaml)).
+    type: path
+  timeout:
+    description: Seconds before a kubectl request gives up (C(--request-timeout)); C(0) for no limit.
+    type: int
+    default: 30
+attributes:
+  check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
+    support: full
+    details: The module only reads.
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
+    support: none
+  platform:
+    description: Target OS/families that can be operated against.
+    support: full
+    platforms: posix
+notes:
+  - Pod Security admission defaults set cluster-wide through an AdmissionConfiguration file are not visible through the
+    API; only the namespace labels are checked.
+seealso:
+  - module: selfhosted.gitpod_k3s.node_labels
+author:
+  - selfhosted.gitpod_k3s maintainers (@selfhosted)
+"""
+
+EXAMPLES = r"""
+- name: Validate the cluster for Gitpod
+  selfhosted.gitpod_k3s.cluster_requirements:
+    namespace: gitpod
+  run_once: true
+  become: true
+
+- name: Collect the checks without failing, with relaxed vCPU thresholds and the Secrets checked
+  selfhosted.gitpod_k3s.cluster_requirements:
+    kubectl: kubectl
+    kubeconfig: "{{ gitpod_k3s_artifacts_dir }}/kubeconfig"
+    thresholds:
+      meta: {warn_vcpus: 2}
+      workspace: {warn_vcpus: 2}
+    secrets:
+      - {name: gitpod-database, keys: [encryptionKeys, host, password, port, username]}
+      - {name: gitpod-storage, keys: [accessKeyId, secretAccessKey]}
+    fail_on_error: false
+  delegate_to: localhost
+  run_once: true
+  register: cluster
+"""
+
+RETURN = r"""
+checks:
+  description: Cluster checks, per-node checks folded in (worst node).
+  type: list
+  elements: dict
+  returned: always
+  sample:
+    - {id: kubernetes_version, status: pass, expected: ">= 1.21.0", actual: v1.28.5+k3s1, hint: ""}
+    - id: kernel_version
+      status: fail
+      expected: ">= 5.4.0"
+      actual: "agent-2: 4.15.0-213-generic (fail)"
+      hint: upgrade the kernel and reboot
+node_checks:
+  description: Node name to that node's checks (ready, kubelet_version, container_runtime, kernel_version, os_image, vcpus, memory, calico_node).
+  type: dict
+  returned: always
+node_facts:
+  description: Node name to a flat summary (role, kubelet, runtime, kernel, os, vcpus, memory, gitpod_labels) for reports.
+  type: dict
+  returned: always
+  sample:
+    gitpod-server-1: {role: server, kubelet: v1.28.5+k3s1, runtime: containerd://1.7.2, kernel: 5.15.0-97-generic,
+                      os: Ubuntu 22.04.4 LTS, vcpus: "4", memory: 15.6 GiB (16.8 G), gitpod_labels: "meta, ide"}
+passed:
+  description: True when no check failed (warnings pass).
+  type: bool
+  returned: always
+counts:
+  description: Number of checks per status.
+  type: dict
+  returned: always
+  sample: {pass: 21, warn: 1, fail: 0}
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.selfhosted.gitpod_k3s.plugins.module_utils import checks as ck
+from ansible_collections.selfhosted.gitpod_k3s.plugins.module_utils import cluster_requirements as cr
+from ansible_collections.selfhosted.gitpod_k3s.plugins.module_utils.kubectl import (
+    KUBECTL_ARGUMENT_SPEC, KubectlError, from_module)
+
+
+def main():
+    argument_spec = dict(
+        min_kubernetes_version=dict(type="str", default="1.21.0"),
+        min_kernel_version=dict(type="str", default="5.4.0"),
+        min_containerd_version=dict(type="str", default="1.5.0"),
+        os_images=dict(type="list", elements="str", default=list(cr.DEFAULT_OS_IMAGES)),
+        os_image_status=dict(type="str", choices=["fail", "warn"], default="fail"),
+        labels=dict(type="dict", default=dict(cr.DEFAULT_LABELS)),
+        required_labels=dict(type="list", elements="str", default=list(cr.DEFAULT_REQUIRED_LABELS)),
+        thresholds=dict(type="dict", default={}),
+        calico_namespace=dict(type="str", default="calico-system"),
+        calico_daemonset=dict(type="str", default="calico-node"),
+        cert_manager_namespace=dict(type="str", default="cert-manager"),
+        cert_manager_webhook=dict(type="str", default="cert-manager-webhook"),
+        cert_manager_crds=dict(type="list", elements="str", default=list(cr.DEFAULT_CERT_MANAGER_CRDS)),
+        cluster_issuer=dict(type="str", default=""),
+        namespace=dict(type="str", default="gitpod"),
+        secrets=dict(type="list", elements="dict", default=[], no_log=False, options=dict(
+            name=dict(type="str", required=True),
+            keys=dict(type="list", elements="str", required=True, no_log=False),
+            namespace=dict(type="str"),
+        )),
+        fail_on_error=dict(type="bool", default=True),
+        **KUBECTL_ARGUMENT_SPEC,
+    )
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    try:
+        opts = cr.normalise_options(module.params)
+    except cr.ConfigError as exc:
+        module.fail_json(msg=str(exc))
+
+    kubectl = from_module(module)
+    try:
+        data = cr.gather(kubectl, opts)
+    except KubectlError as exc:
+        module.fail_json(**exc.fail_kwargs())
+
+    checks, node_checks = cr.evaluate(data, opts)
+    result = dict(changed=False, checks=checks, node_checks=node_checks, passed=ck.passed(checks),
+                  counts=ck.counts(checks), node_facts=cr.node_facts(data.get("nodes"), opts))
+    if not result["passed"] and module.params["fail_on_error"]:
+        module.fail_json(msg=ck.failure_message(checks, subject="cluster"), **result)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
