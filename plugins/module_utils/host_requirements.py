@@ -760,7 +760,8 @@ def eval_disk(facts, opts):
         f" (recommended >= {_fmt_num(warn)} GiB)" if warn > fail else "")
     if free is None:
         return C.check("disk", C.FAIL, expected, "unknown", f"Could not stat {path}.")
-    actual = f"{_gib(free)} free on {path}"
+    # Whole GiB: free space moves all the time, and the report should not change with every write.
+    actual = f"{free // GIB} GiB free on {path}"
     if free < fail * GIB:
         return C.check("disk", C.FAIL, expected, actual,
                        f"Free space under {path} (images, workspaces and k3s data live there), "
