@@ -196,6 +196,7 @@ def test_validate_playbook_fails_after_writing_the_report(tmp_path):
     assert failed["failed"] is True
     assert failed["msg"].startswith("kernel_version, default_storage_class failed.")
     report = json.loads((tmp_path / "artifacts" / "validate" / "report.json").read_text())
-    assert report["passed"] is False
+    assert report["passed"] is False and report["counts"]["fail"] == 2  # each failure counted once
+    assert [c["id"] for c in report["scopes"]["cluster"]["checks"] if c["status"] == "fail"] == ["default_storage_class"]
     node = {c["id"]: c for c in report["hosts"]["gitpod-server-3"]["checks"]}
     assert node["kernel_version"]["status"] == "fail" and node["kernel_version"]["actual"] == "4.15.0-213-generic"
