@@ -1,0 +1,559 @@
+"""Render tests for the k3s and calico roles.
+
+Each inventory below is rendered by tests/render/render.yml, which runs the roles' own validate
+and facts tasks and templates on the controller (no host is touched), into <tmp>/<host>/:
+config.yaml, the systemd unit, facts.json (computed URLs and names) and, on the initial server,
+Calico's three manifests. Core kinds are validated with kubernetes-validate; the custom resources
+(HelmChart, Installation) are checked against the fields their upstream Go types declare.
+
+Inventories: single node, 3 servers + 2 agents with the system containerd, the same with the
+embedded containerd and an API VIP, an air-gapped single node; plus inventories that must fail.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import json
+import os
+import subprocess
+import tarfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import kubernetes_validate
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+PLAYBOOK = REPO / "tests" / "render" / "render.yml"
+K8S_VERSION = "1.31.0"  # the minor of the default k3s_version (v1.31.4+k3s1)
+
+# Fields of helm.cattle.io/v1 HelmChartSpec (k3s-io/helm-controller pkg/apis/helm.cattle.io/v1/types.go).
+HELMCHART_SPEC_FIELDS = {
+    "targetNamespace", "createNamespace", "chart", "version", "repo", "repoCA", "repoCAConfigMap", "set",
+    "valuesContent", "helmVersion", "bootstrap", "chartContent", "jobImage", "backOffLimit", "timeout",
+    "failurePolicy", "authSecret", "authPassCredentials", "dockerRegistrySecret",
+}
+# Fields of operator.tigera.io/v1 InstallationSpec, CalicoNetworkSpec and IPPool that the role sets
+# (tigera/operator api/v1/installation_types.go).
+INSTALLATION_SPEC_FIELDS = {
+    "variant", "registry", "imagePath", "imagePrefix", "imagePullSecrets", "kubernetesProvider", "cni",
+    "calicoNetwork", "typhaAffinity", "controlPlaneNodeSelector", "controlPlaneTolerations",
+    "controlPlaneReplicas", "nodeMetricsPort", "typhaMetricsPort", "flexVolumePath", "kubeletVolumePluginPath",
+    "nodeUpdateStrategy", "componentResources", "certificateManagement", "nonPrivileged", "calicoNodeDaemonSet",
+    "csiNodeDriverDaemonSet", "calicoKubeControllersDeployment", "typhaDeployment",
+    "calicoWindowsUpgradeDaemonSet", "fipsMode", "logging",
+}
+CALICO_NETWORK_FIELDS = {
+    "linuxDataplane", "bgp", "ipPools", "mtu", "nodeAddressAutodetectionV4", "nodeAddressAutodetectionV6",
+    "hostPorts", "multiInterfaceMode", "containerIPForwarding",
+}
+IPPOOL_FIELDS = {"name", "cidr", "encapsulation", "natOutgoing", "nodeSelector", "blockSize", "disableBGPExport"}
+ENCAPSULATIONS = {"IPIP", "IPIPCrossSubnet", "VXLAN", "VXLANCrossSubnet", "None"}
+
+SERVER_KEYS_GITPOD = {"flannel-backend": "none", "disable-network-policy": True, "disable": ["traefik"]}
+AGENT_FORBIDDEN = {"flannel-backend", "disable-network-policy", "disable", "cluster-cidr", "service-cidr",
+                   "cluster-init", "tls-san", "write-kubeconfig-mode"}
+
+
+def host(name: str, ip: str, arch: str = "x86_64", **extra) -> dict:
+    return {name: {"ansible_architecture": arch, "ansible_default_ipv4": {"address": ip},
+                   "ansible_hostname": name, **extra}}
+
+
+def inventory(servers: dict, agents: dict, groups: dict | None = None, all_vars: dict | None = None) -> dict:
+    children = {"k3s_servers": {"hosts": servers}, "k3s_agents": {"hosts": agents}}
+    for group, members in (groups or {}).items():
+        children[group] = {"hosts": {m: {} for m in members}}
+    return {"all": {"vars": {"ansible_python_interpreter": os.path.join(os.path.dirname(os.sys.executable), "python"),
+                             **(all_vars or {})},
+                    "children": children}}
+
+
+def run_render(tmp: Path, inv: dict, expect_ok: bool = True) -> tuple[Path, subprocess.CompletedProcess]:
+    tmp.mkdir(parents=True, exist_ok=True)
+    inv_file = tmp / "inventory.yml"
+    inv_file.write_text(yaml.safe_dump(inv))
+    out = tmp / "out"
+    out.mkdir(exist_ok=True)
+    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_STDOUT_CALLBACK="ansible.posix.json",
+               ANSIBLE_NOCOLOR="1", ANSIBLE_LOCALHOST_WARNING="0", ANSIBLE_INVENTORY_UNPARSED_WARNING="0")
+    proc = subprocess.run(
+        ["ansible-playbook", "-i", str(inv_file), str(PLAYBOOK), "-e", f"render_dir={out}"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=300, check=False)
+    if expect_ok:
+        assert proc.returncode == 0, f"render failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-2000:]}"
+    return out, proc
+
+
+def failures(proc: subprocess.CompletedProcess) -> dict[str, list[str]]:
+    """Failure messages per host from the ansible.posix.json callback output."""
+    data = json.loads(proc.stdout)
+    found: dict[str, list[str]] = {}
+    for play in data["plays"]:
+        for task in play["tasks"]:
+            for hostname, result in task["hosts"].items():
+                messages = []
+                if result.get("failed"):
+                    messages.append(str(result.get("msg", "")))
+                for item in result.get("results", []) or []:
+                    if isinstance(item, dict) and item.get("failed"):
+                        messages.append(str(item.get("msg", "")))
+                if messages:
+                    found.setdefault(hostname, []).extend(messages)
+    return found
+
+
+def rendered_files(out: Path, hostname: str) -> dict[str, str]:
+    """File name -> rendered text, as tests/render/render.yml wrote them for the host."""
+    return json.loads((out / f"{hostname}.json").read_text())
+
+
+def load(out: Path, hostname: str, name: str):
+    text = rendered_files(out, hostname)[name]
+    if name.endswith(".json"):
+        return json.loads(text)
+    if name.endswith((".yaml", ".yml")):
+        return yaml.safe_load(text)
+    return text
+
+
+def unit_directives(text: str) -> dict[str, list[str]]:
+    directives: dict[str, list[str]] = {}
+    for line in text.splitlines():
+        if "=" in line and not line.startswith(("#", "[")):
+            key, value = line.split("=", 1)
+            directives.setdefault(key, []).append(value)
+    return directives
+
+
+# --- rendered inventories (one ansible-playbook run each, all started together) ----------------
+
+META_WS = {"gitpod_meta": ["s1"], "gitpod_workspace": ["s1"]}
+
+
+def make_chart_archive() -> bytes:
+    """A minimal tigera-operator chart archive (only for the render test)."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        data = b"apiVersion: v2\nname: tigera-operator\nversion: v3.30.3\n"
+        info = tarfile.TarInfo("tigera-operator/Chart.yaml")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def write_airgap_dir(path: Path, arch: str = "amd64", corrupt: str | None = None, omit: str | None = None) -> dict:
+    """Files named as in a k3s release plus Calico's chart; contents are stand-ins (render test only)."""
+    path.mkdir(parents=True, exist_ok=True)
+    files = {
+        ("k3s" if arch == "amd64" else f"k3s-{arch}"): b"stand-in for the k3s binary\n",
+        f"k3s-airgap-images-{arch}.tar.zst": b"stand-in images\n",
+        "calico-images-amd64.tar": b"stand-in calico images\n",
+        "tigera-operator-v3.30.3.tgz": make_chart_archive(),
+    }
+    sums = {name: hashlib.sha256(data).hexdigest() for name, data in files.items()}
+    if corrupt:
+        sums[corrupt] = "0" * 64
+    for name, data in files.items():
+        if name != omit:
+            (path / name).write_bytes(data)
+    release = [n for n in files if n.startswith("k3s")]
+    extra = [n for n in files if not n.startswith("k3s")]
+    (path / f"sha256sum-{arch}.txt").write_text("".join(f"{sums[n]}  {n}\n" for n in release))
+    (path / "sha256sum-extra.txt").write_text("".join(f"{sums[n]}  {n}\n" for n in extra))
+    return files
+
+
+def scenarios(tmp: Path) -> dict[str, dict]:
+    """Every inventory the tests render, by name."""
+    three = {**host("s1", "192.0.2.11"), **host("s2", "192.0.2.12"), **host("s3", "192.0.2.13")}
+    airgap_dir = tmp / "airgap-files"
+    write_airgap_dir(airgap_dir)
+    missing_dir = tmp / "airgap-missing"
+    write_airgap_dir(missing_dir, omit="k3s-airgap-images-amd64.tar.zst")
+    (missing_dir / "k3s").unlink()
+    corrupt_dir = tmp / "airgap-corrupt"
+    write_airgap_dir(corrupt_dir, corrupt="tigera-operator-v3.30.3.tgz")
+    return {
+        "single": inventory(host("s1", "192.0.2.11"), {}, META_WS),
+        "ha_system": inventory(
+            three,
+            {**host("a1", "192.0.2.21", k3s_kubelet_args=["max-pods=200"]),
+             **host("a2", "192.0.2.22", arch="aarch64", k3s_node_taints=["gitpod.io/headless=true:NoSchedule"],
+                    k3s_node_labels_extra={"example.com/rack": "r2"})},
+            {"gitpod_meta": ["s1", "s2", "s3"], "gitpod_workspace": ["a1", "a2"], "gitpod_headless": ["a2"]}),
+        "ha_embedded": inventory(
+            three, {**host("a1", "192.0.2.21"), **host("a2", "192.0.2.22")},
+            {"gitpod_meta": ["s1", "s2", "s3"], "gitpod_workspace": ["a1", "a2"]},
+            {"gitpod_k3s_containerd_mode": "embedded", "k3s_api_endpoint": "192.0.2.100",
+             "k3s_cluster_cidr": "10.244.0.0/16", "k3s_service_cidr": "10.96.0.0/12",
+             "k3s_tls_san": ["k3s.example.com"], "calico_mtu": 8950, "calico_encapsulation": "VXLAN"}),
+        "airgap": inventory(
+            host("s1", "192.0.2.11"), {}, META_WS,
+            {"k3s_airgap_dir": str(airgap_dir), "calico_airgap_dir": str(airgap_dir),
+             "k3s_airgap_extra_images": ["calico-images-amd64.tar"]}),
+        # One valid server and agents that each carry one bad value.
+        "bad": inventory(host("s1", "192.0.2.11"), {
+            **host("bad-version", "192.0.2.31", k3s_version="1.31.4"),
+            **host("bad-taint", "192.0.2.32", k3s_node_taints=["gitpod=true"]),
+            **host("bad-mode", "192.0.2.33", k3s_containerd_mode="docker"),
+            **host("bad-extra", "192.0.2.34", k3s_agent_config_extra={"flannel-backend": "vxlan"}),
+            **host("bad-mtu", "192.0.2.35", calico_mtu=100),
+            **host("bad-encap", "192.0.2.36", calico_encapsulation="GRE"),
+            **host("bad-arch", "192.0.2.37", arch="sparc64"),
+            **host("bad-kubelet", "192.0.2.38", k3s_kubelet_args=["--max-pods=10"]),
+            **host("good-agent", "192.0.2.39"),
+        }),
+        "servers2": inventory({**host("s1", "192.0.2.11"), **host("s2", "192.0.2.12")}, {}),
+        "servers4": inventory({**three, **host("s4", "192.0.2.14")}, {}),
+        "both_groups": inventory(three, host("s3", "192.0.2.13")),
+        "initial_agent": inventory(host("s1", "192.0.2.11"), host("a1", "192.0.2.21"),
+                                   all_vars={"k3s_initial_server": "a1"}),
+        "airgap_missing": inventory(host("s1", "192.0.2.11"), {}, all_vars={"k3s_airgap_dir": str(missing_dir)}),
+        "chart_mismatch": inventory(host("s1", "192.0.2.11"), {},
+                                    all_vars={"k3s_airgap_dir": str(corrupt_dir), "calico_airgap_dir": str(corrupt_dir)}),
+    }
+
+
+@pytest.fixture(scope="module")
+def renders(tmp_path_factory):
+    """name -> (output dir, completed process, airgap files), rendered three at a time."""
+    tmp = tmp_path_factory.mktemp("render")
+    todo = scenarios(tmp)
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        futures = {name: pool.submit(run_render, tmp / name, inv, False) for name, inv in todo.items()}
+        results = {name: future.result() for name, future in futures.items()}
+    return {name: (out, proc, tmp) for name, (out, proc) in results.items()}
+
+
+def rendered(renders, name: str) -> Path:
+    out, proc, _ = renders[name]
+    assert proc.returncode == 0, f"render {name} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-2000:]}"
+    return out
+
+
+def refused(renders, name: str) -> subprocess.CompletedProcess:
+    _, proc, _ = renders[name]
+    assert proc.returncode != 0, f"render {name} should have failed"
+    return proc
+
+
+@pytest.fixture(scope="module")
+def single(renders):
+    return rendered(renders, "single")
+
+
+@pytest.fixture(scope="module")
+def ha_system(renders):
+    return rendered(renders, "ha_system")
+
+
+@pytest.fixture(scope="module")
+def ha_embedded(renders):
+    return rendered(renders, "ha_embedded")
+
+
+@pytest.fixture(scope="module")
+def airgap(renders):
+    out = rendered(renders, "airgap")
+    files = {p.name: p.read_bytes() for p in (renders["airgap"][2] / "airgap-files").iterdir()}
+    return out, files
+
+
+# --- config.yaml --------------------------------------------------------------------------------
+
+def test_single_server_config_has_gitpod_settings(single):
+    config = load(single, "s1", "config.yaml")
+    for key, value in SERVER_KEYS_GITPOD.items():
+        assert config[key] == value
+    assert config["cluster-cidr"] == "10.42.0.0/16"
+    assert config["service-cidr"] == "10.43.0.0/16"
+    assert config["node-ip"] == "192.0.2.11"
+    assert config["write-kubeconfig-mode"] == "0600"
+
+
+def test_single_server_has_no_etcd_and_no_join(single):
+    config = load(single, "s1", "config.yaml")
+    assert "cluster-init" not in config
+    assert "server" not in config
+
+
+def test_token_is_referenced_never_inlined(single, ha_system):
+    for out, hosts in ((single, ["s1"]), (ha_system, ["s1", "s2", "a1"])):
+        for h in hosts:
+            config = load(out, h, "config.yaml")
+            assert config["token-file"] == "/etc/rancher/k3s/token"
+            assert "token" not in config and "agent-token" not in config
+
+
+def test_single_server_labels_from_groups(single):
+    labels = load(single, "s1", "config.yaml")["node-label"]
+    assert labels == sorted([
+        "gitpod.io/workload_ide=true", "gitpod.io/workload_meta=true",
+        "gitpod.io/workload_workspace_headless=true", "gitpod.io/workload_workspace_regular=true",
+        "gitpod.io/workload_workspace_services=true"])
+
+
+def test_system_containerd_sets_runtime_endpoint_and_cgroup_driver(single, ha_system):
+    for out, h in ((single, "s1"), (ha_system, "a1")):
+        config = load(out, h, "config.yaml")
+        assert config["container-runtime-endpoint"] == "unix:///run/containerd/containerd.sock"
+        assert "cgroup-driver=systemd" in config["kubelet-arg"]
+
+
+def test_ha_initial_server_initialises_etcd(ha_system):
+    config = load(ha_system, "s1", "config.yaml")
+    assert config["cluster-init"] is True
+    assert "server" not in config
+    assert load(ha_system, "s1", "facts.json")["initial_server"] is True
+
+
+@pytest.mark.parametrize("name", ["s2", "s3"])
+def test_ha_other_servers_join_the_initial_server(ha_system, name):
+    config = load(ha_system, name, "config.yaml")
+    assert config["server"] == "https://192.0.2.11:6443"
+    assert "cluster-init" not in config
+    assert config["flannel-backend"] == "none"
+    assert load(ha_system, name, "facts.json")["initial_server"] is False
+
+
+@pytest.mark.parametrize("name", ["a1", "a2"])
+def test_agents_join_and_carry_no_server_flags(ha_system, name):
+    config = load(ha_system, name, "config.yaml")
+    assert config["server"] == "https://192.0.2.11:6443"
+    assert not AGENT_FORBIDDEN & set(config), AGENT_FORBIDDEN & set(config)
+
+
+def test_ha_labels_follow_inventory_groups(ha_system):
+    server_labels = load(ha_system, "s2", "config.yaml")["node-label"]
+    assert server_labels == ["gitpod.io/workload_ide=true", "gitpod.io/workload_meta=true"]
+    a1 = load(ha_system, "a1", "config.yaml")["node-label"]
+    assert a1 == ["gitpod.io/workload_workspace_headless=true", "gitpod.io/workload_workspace_regular=true",
+                  "gitpod.io/workload_workspace_services=true"]
+    a2 = load(ha_system, "a2", "config.yaml")["node-label"]
+    assert "example.com/rack=r2" in a2
+    assert "gitpod.io/workload_meta=true" not in a2
+
+
+def test_taints_and_kubelet_args_per_host(ha_system):
+    assert load(ha_system, "a2", "config.yaml")["node-taint"] == ["gitpod.io/headless=true:NoSchedule"]
+    assert "node-taint" not in load(ha_system, "a1", "config.yaml")
+    assert load(ha_system, "a1", "config.yaml")["kubelet-arg"] == ["max-pods=200", "cgroup-driver=systemd"]
+
+
+def test_embedded_containerd_has_no_runtime_endpoint(ha_embedded):
+    for h in ("s1", "s2", "a1"):
+        config = load(ha_embedded, h, "config.yaml")
+        assert "container-runtime-endpoint" not in config
+        assert not any(arg.startswith("cgroup-driver=") for arg in config.get("kubelet-arg", []))
+
+
+def test_api_endpoint_vip_is_used_for_joins_and_sans(ha_embedded):
+    assert load(ha_embedded, "s2", "config.yaml")["server"] == "https://192.0.2.100:6443"
+    assert load(ha_embedded, "a1", "config.yaml")["server"] == "https://192.0.2.100:6443"
+    sans = load(ha_embedded, "s1", "config.yaml")["tls-san"]
+    assert sans == ["192.0.2.100", "192.0.2.11", "k3s.example.com"]
+    assert load(ha_embedded, "s1", "facts.json")["api_url"] == "https://192.0.2.100:6443"
+
+
+def test_custom_cidrs_reach_config(ha_embedded):
+    config = load(ha_embedded, "s3", "config.yaml")
+    assert config["cluster-cidr"] == "10.244.0.0/16"
+    assert config["service-cidr"] == "10.96.0.0/12"
+
+
+def test_config_starts_with_ansible_managed_header(single):
+    assert rendered_files(single, "s1")["config.yaml"].startswith("#\n# Ansible managed")
+
+
+# --- release URLs -------------------------------------------------------------------------------
+
+def test_release_urls_encode_the_version_and_pick_the_arch_asset(ha_system):
+    amd = load(ha_system, "a1", "facts.json")
+    assert amd["binary_url"] == "https://github.com/k3s-io/k3s/releases/download/v1.31.4%2Bk3s1/k3s"
+    assert amd["checksum_url"] == "https://github.com/k3s-io/k3s/releases/download/v1.31.4%2Bk3s1/sha256sum-amd64.txt"
+    arm = load(ha_system, "a2", "facts.json")
+    assert arm["binary_url"].endswith("/v1.31.4%2Bk3s1/k3s-arm64")
+    assert arm["checksum_url"].endswith("/sha256sum-arm64.txt")
+    assert arm["images_patterns"][0] == "k3s-airgap-images-arm64.tar.zst"
+
+
+# --- systemd units ------------------------------------------------------------------------------
+
+def test_server_unit(single):
+    text = load(single, "s1", "k3s.service")
+    d = unit_directives(text)
+    assert d["ExecStart"] == ["/usr/local/bin/k3s server"]
+    assert d["Type"] == ["notify"]
+    assert "containerd.service" in d["After"]
+    assert "[Install]" in text and d["WantedBy"] == ["multi-user.target"]
+
+
+def test_agent_unit(ha_system):
+    assert load(ha_system, "a1", "facts.json")["service_name"] == "k3s-agent"
+    d = unit_directives(load(ha_system, "a1", "k3s-agent.service"))
+    assert d["ExecStart"] == ["/usr/local/bin/k3s agent"]
+    assert d["Type"] == ["exec"]
+
+
+def test_embedded_unit_does_not_wait_for_system_containerd(ha_embedded):
+    d = unit_directives(load(ha_embedded, "s1", "k3s.service"))
+    assert "containerd.service" not in d["After"]
+
+
+def test_units_hold_no_token(single, ha_system):
+    for out, h, unit in ((single, "s1", "k3s.service"), (ha_system, "a1", "k3s-agent.service")):
+        d = unit_directives(load(out, h, unit))
+        assert not any("TOKEN" in k.upper() or "--token" in v for k, values in d.items() for v in values)
+        assert not any("K3S_TOKEN" in v for v in d.get("Environment", []))
+
+
+# --- manifests ----------------------------------------------------------------------------------
+
+MANIFESTS = ["gitpod-calico-namespace.yaml", "gitpod-calico-operator.yaml", "gitpod-calico-installation.yaml"]
+
+
+def test_manifests_only_on_the_initial_server(ha_system):
+    assert set(MANIFESTS) <= set(rendered_files(ha_system, "s1"))
+    for h in ("s2", "s3", "a1", "a2"):
+        assert not set(MANIFESTS) & set(rendered_files(ha_system, h))
+
+
+@pytest.mark.parametrize("fixture", ["single", "ha_system", "ha_embedded"])
+def test_namespace_is_a_valid_core_object(request, fixture):
+    ns = load(request.getfixturevalue(fixture), "s1", "gitpod-calico-namespace.yaml")
+    kubernetes_validate.validate(ns, K8S_VERSION, strict=True)
+    assert ns["metadata"]["name"] == "tigera-operator"
+    assert ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "privileged"
+
+
+def check_helmchart(chart: dict) -> dict:
+    assert chart["apiVersion"] == "helm.cattle.io/v1"
+    assert chart["kind"] == "HelmChart"
+    assert chart["metadata"]["name"] == "tigera-operator"
+    assert chart["metadata"]["namespace"] == "kube-system"
+    spec = chart["spec"]
+    assert set(spec) <= HELMCHART_SPEC_FIELDS, set(spec) - HELMCHART_SPEC_FIELDS
+    assert spec["targetNamespace"] == "tigera-operator"
+    # No CNI exists before Calico: the Helm job must run on the host network (bootstrap).
+    assert spec["bootstrap"] is True
+    values = yaml.safe_load(spec["valuesContent"])
+    assert values["installation"]["enabled"] is False
+    assert values["apiServer"]["enabled"] is False
+    return spec
+
+
+def test_helmchart_online_pins_chart_and_version(single):
+    spec = check_helmchart(load(single, "s1", "gitpod-calico-operator.yaml"))
+    assert spec["chart"] == "tigera-operator"
+    assert spec["repo"] == "https://docs.tigera.io/calico/charts"
+    assert spec["version"] == "v3.30.3"
+    assert "chartContent" not in spec
+
+
+def test_helmchart_airgap_embeds_the_verified_chart(airgap):
+    out, files = airgap
+    spec = check_helmchart(load(out, "s1", "gitpod-calico-operator.yaml"))
+    assert not {"chart", "repo", "version"} & set(spec)
+    content = base64.b64decode(spec["chartContent"])
+    assert content == files["tigera-operator-v3.30.3.tgz"]
+    with tarfile.open(fileobj=io.BytesIO(content)) as tar:
+        assert "tigera-operator/Chart.yaml" in tar.getnames()
+
+
+def check_installation(inst: dict, cidr: str) -> dict:
+    assert inst["apiVersion"] == "operator.tigera.io/v1"
+    assert inst["kind"] == "Installation"
+    assert inst["metadata"]["name"] == "default"  # the operator only reconciles "default"
+    spec = inst["spec"]
+    assert set(spec) <= INSTALLATION_SPEC_FIELDS, set(spec) - INSTALLATION_SPEC_FIELDS
+    assert spec["cni"] == {"type": "Calico", "ipam": {"type": "Calico"}}
+    net = spec["calicoNetwork"]
+    assert set(net) <= CALICO_NETWORK_FIELDS, set(net) - CALICO_NETWORK_FIELDS
+    assert net["containerIPForwarding"] == "Enabled"
+    assert isinstance(net["mtu"], int)
+    assert len(net["ipPools"]) == 1
+    pool = net["ipPools"][0]
+    assert set(pool) <= IPPOOL_FIELDS
+    assert pool["cidr"] == cidr
+    assert pool["encapsulation"] in ENCAPSULATIONS
+    assert isinstance(pool["blockSize"], int)
+    return spec
+
+
+def test_installation_defaults(single):
+    spec = check_installation(load(single, "s1", "gitpod-calico-installation.yaml"), "10.42.0.0/16")
+    net = spec["calicoNetwork"]
+    assert net["ipPools"][0]["encapsulation"] == "VXLANCrossSubnet"
+    assert net["mtu"] == 1450
+    assert net["nodeAddressAutodetectionV4"] == {"kubernetes": "NodeInternalIP"}
+    assert spec["flexVolumePath"] == "None"
+    assert spec["kubeletVolumePluginPath"] == "None"
+
+
+def test_installation_follows_cluster_cidr_and_variables(ha_embedded):
+    spec = check_installation(load(ha_embedded, "s1", "gitpod-calico-installation.yaml"), "10.244.0.0/16")
+    assert spec["calicoNetwork"]["mtu"] == 8950
+    assert spec["calicoNetwork"]["ipPools"][0]["encapsulation"] == "VXLAN"
+
+
+def test_installation_airgap(airgap):
+    out, _ = airgap
+    check_installation(load(out, "s1", "gitpod-calico-installation.yaml"), "10.42.0.0/16")
+
+
+def test_airgap_config_matches_online(airgap, single):
+    out, _ = airgap
+    assert load(out, "s1", "config.yaml") == load(single, "s1", "config.yaml")
+
+
+# --- inputs that must be refused ------------------------------------------------------------------
+
+@pytest.mark.parametrize("hostname, expected", [
+    ("bad-version", ["k3s_version is '1.31.4'", "v1.31.4+k3s1"]),
+    ("bad-taint", ["k3s_node_taints entry 'gitpod=true'", "NoSchedule"]),
+    ("bad-mode", ["k3s_containerd_mode", "docker", "system, embedded"]),
+    ("bad-extra", ["flannel-backend", "Reserved"]),
+    ("bad-mtu", ["calico_mtu is '100'", "576 to 9000"]),
+    ("bad-encap", ["calico_encapsulation", "GRE", "VXLANCrossSubnet"]),
+    ("bad-arch", ["sparc64", "x86_64"]),
+    ("bad-kubelet", ["k3s_kubelet_args entry '--max-pods=10'", "name=value"]),
+])
+def test_bad_input_is_refused_with_the_variable_and_allowed_values(renders, hostname, expected):
+    messages = " ".join(failures(refused(renders, "bad")).get(hostname, []))
+    for text in expected:
+        assert text in messages, f"{text!r} not in {messages!r}"
+
+
+def test_good_hosts_pass_beside_bad_ones(renders):
+    found = failures(refused(renders, "bad"))
+    assert "s1" not in found and "good-agent" not in found
+
+
+@pytest.mark.parametrize("name, count", [("servers2", 2), ("servers4", 4)])
+def test_even_server_count_is_refused(renders, name, count):
+    messages = " ".join(m for ms in failures(refused(renders, name)).values() for m in ms)
+    assert f"has {count} hosts" in messages
+    assert "odd number" in messages
+
+
+def test_host_in_both_groups_is_refused(renders):
+    assert "exactly one of the groups" in " ".join(failures(refused(renders, "both_groups")).get("s3", []))
+
+
+def test_initial_server_must_be_a_server(renders):
+    proc = refused(renders, "initial_agent")
+    assert "k3s_initial_server is 'a1'" in " ".join(m for ms in failures(proc).values() for m in ms)
+
+
+def test_airgap_dir_missing_files_is_refused(renders):
+    message = " ".join(failures(refused(renders, "airgap_missing")).get("s1", []))
+    assert "lacks" in message and "k3s," in message and "k3s-airgap-images-amd64.tar.zst" in message
+
+
+def test_airgap_chart_checksum_mismatch_is_refused(renders):
+    message = " ".join(failures(refused(renders, "chart_mismatch")).get("s1", []))
+    assert "tigera-operator-v3.30.3.tgz has sha256" in message and "0" * 64 in message
