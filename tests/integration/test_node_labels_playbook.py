@@ -200,3 +200,25 @@ def test_validate_playbook_fails_after_writing_the_report(tmp_path):
     assert [c["id"] for c in report["scopes"]["cluster"]["checks"] if c["status"] == "fail"] == ["default_storage_class"]
     node = {c["id"]: c for c in report["hosts"]["gitpod-server-3"]["checks"]}
     assert node["kernel_version"]["status"] == "fail" and node["kernel_version"]["actual"] == "4.15.0-213-generic"
+
+
+def test_validate_playbook_names_the_role_variable_of_a_bad_threshold(tmp_path):
+    state = write_state(tmp_path, healthy_objects())
+    rc, doc = playbook("validate.yml", write_inventory(tmp_path), state, tmp_path,
+                       "-e", '{"cluster_validation_thresholds": {"meta": {"fail_vcpus": -1}}}')
+    assert rc == 2
+    stop = task_result(doc, "Stop when the checks could not run")
+    assert stop["msg"].startswith("cluster_validation_thresholds.meta.fail_vcpus = -1 is negative")
+    assert read_state(state)["calls"] == []  # rejected before kubectl ran
+    assert not (tmp_path / "artifacts" / "validate" / "report.json").exists()
+
+
+def test_validate_playbook_reports_an_unreachable_api_server(tmp_path):
+    state = write_state(tmp_path, healthy_objects())
+    doc = read_state(state)
+    doc["unreachable"] = True
+    (tmp_path / "cluster.json").write_text(json.dumps(doc))
+    rc, out = playbook("validate.yml", write_inventory(tmp_path), state, tmp_path)
+    assert rc == 2
+    msg = task_result(out, "Stop when the checks could not run")["msg"]
+    assert msg.startswith("kubectl version -o json failed (rc=1)") and "6443 was refused" in msg
