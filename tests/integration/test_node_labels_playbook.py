@@ -222,3 +222,24 @@ def test_validate_playbook_reports_an_unreachable_api_server(tmp_path):
     assert rc == 2
     msg = task_result(out, "Stop when the checks could not run")["msg"]
     assert msg.startswith("kubectl version -o json failed (rc=1)") and "6443 was refused" in msg
+
+
+def test_validate_playbook_checks_the_secrets_the_components_role_made(tmp_path):
+    components = {"gitpod_k3s_components": {"database": {"provider": "in_cluster"}, "storage": {"provider": "gitpod"},
+                                            "registry": {"provider": "external"}},
+                  "gitpod_k3s_domain": "gitpod.example.com"}
+    objects = healthy_objects()
+    objects["secrets"] = [s for s in objects["secrets"] if s["metadata"]["name"] != "gitpod-storage"]
+    rc, doc = playbook("validate.yml", write_inventory(tmp_path), write_state(tmp_path, objects), tmp_path,
+                       "-e", json.dumps(components))
+    assert rc == 0, json.dumps(doc["stats"])
+    report = json.loads((tmp_path / "artifacts" / "validate" / "report.json").read_text())
+    ids = [c["id"] for c in report["scopes"]["cluster"]["checks"] if c["id"].startswith("secret_")]
+    assert ids == ["secret_gitpod-database", "secret_gitpod-registry", "secret_https-certificates"]
+
+
+def test_validate_playbook_checks_no_secret_without_the_components_role(tmp_path):
+    state = write_state(tmp_path, healthy_objects())
+    rc, _doc = playbook("validate.yml", write_inventory(tmp_path), state, tmp_path)
+    assert rc == 0
+    assert not any("secret" in call for call in read_state(state)["calls"])
