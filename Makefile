@@ -7,8 +7,9 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 SCENARIO ?=
 ARGS ?=
+BENCH_SIZES ?= 1,5,10
 
-.PHONY: test venv docker images lint unit molecule preflight clean
+.PHONY: test venv docker images lint unit molecule preflight bench clean
 
 test: venv docker images
 	@rc=0; \
@@ -43,6 +44,10 @@ molecule: venv docker images
 # The quick try: check this machine against Gitpod's host requirements; ARGS passes -e overrides.
 preflight: venv
 	ansible-playbook playbooks/preflight.yml -i inventories/localhost $(ARGS)
+
+# Fleet benchmark: floor, preflight, converge and rerun on 1, 5 and 10 containers.
+bench: venv docker images
+	python benchmarks/bench.py --sizes $(BENCH_SIZES)
 
 clean:
 	rm -rf $(VENV) .cache artifacts .pytest_cache
