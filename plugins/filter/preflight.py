@@ -11,10 +11,10 @@ description:
   - Reads each host's registered M(selfhosted.gitpod_k3s.host_requirements) result from C(hostvars)
     and returns the per-host checks, the fleet checks, a facts table and one failure message per host and for the fleet.
   - A host that was unreachable, or never ran the module, gets a failing C(reachable) check.
-  - Fleet checks, on the controller: C(unique_hostnames) among the checked hosts, C(server_count)
-    (at least one server, and an odd number when more than one, from the whole inventory),
-    C(labels) (every required Gitpod label carried by at least one host, from inventory groups,
-    so C(--limit) does not hide a label), C(architecture) (one CPU architecture).
+  - "Fleet checks, on the controller: C(unique_hostnames) among the checked hosts; C(server_count),
+    at least one server and an odd number when more than one, from the whole inventory; C(labels),
+    every required Gitpod label carried by at least one host, from inventory groups, so C(--limit)
+    does not hide a label; C(architecture), one CPU architecture."
 options:
   _input:
     description: C(hostvars).
@@ -67,8 +67,9 @@ EXAMPLES = r"""
 RETURN = r"""
 _value:
   description:
-    - C({results: {host: [checks]}, scopes: {fleet: [checks]}, facts: {host: {role, labels, os, kernel, arch, vcpus, memory}},
-      messages: {host or fleet: failure message, empty when nothing failed}}), the input of M(selfhosted.gitpod_k3s.checks_report).
+    - "A mapping with C(results) (host to its checks), C(scopes) (C(fleet) to the fleet checks), C(facts) (host to
+      role, labels, os, kernel, arch, vcpus, memory) and C(messages) (host or C(fleet) to its failure message, empty
+      when nothing failed): the input of M(selfhosted.gitpod_k3s.checks_report)."
   type: dict
 """
 

@@ -237,7 +237,7 @@ def _number(value, name):
 def _distribution(entry, name):
     """``ubuntu`` or ``ubuntu:22.04`` -> (id, version or None)."""
     text = str(entry).strip().lower()
-    ident, _, version = text.partition(":")
+    ident, _sep, version = text.partition(":")
     if not ident:
         raise OptionError(f"{name}: entries look like 'ubuntu' or 'ubuntu:22.04', got {entry!r}")
     return (ident, version or None)
@@ -246,7 +246,7 @@ def _distribution(entry, name):
 def _port(entry):
     """``6443``, ``6443/tcp`` or ``4789/udp`` -> (6443, "tcp")."""
     text = str(entry).strip().lower()
-    number, _, proto = text.partition("/")
+    number, _sep, proto = text.partition("/")
     proto = proto or "tcp"
     if not number.isdigit() or not 0 < int(number) < 65536 or proto not in ("tcp", "udp"):
         raise OptionError(f"ports: entries look like 6443/tcp or 4789/udp, got {entry!r}")
@@ -577,7 +577,7 @@ def parse_proc_net(text, proto):
         parts = line.split()
         if len(parts) < 10 or ":" not in parts[1]:
             continue
-        address, _, port_hex = parts[1].rpartition(":")
+        address, _sep, port_hex = parts[1].rpartition(":")
         try:
             port = int(port_hex, 16)
         except ValueError:
@@ -615,7 +615,7 @@ def ports_in_use(probe, ports):
             for port, inode, _address in parse_proc_net(probe.read(f"/proc/net/{proto}{suffix}"), proto):
                 listening.setdefault((port, proto), set()).add(inode)
     busy = [(port, proto, listening[(port, proto)]) for port, proto in ports if (port, proto) in listening]
-    owners = _socket_owners(probe, {i for _, _, inodes in busy for i in inodes})
+    owners = _socket_owners(probe, {i for _port, _proto, inodes in busy for i in inodes})
     out = []
     for port, proto, inodes in busy:
         names = sorted({owners.get(i, "") for i in inodes if i != "0"} - {""})

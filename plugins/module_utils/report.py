@@ -122,7 +122,7 @@ def to_markdown(doc, managed=""):
     columns = _columns(hosts)
     if hosts and columns:
         lines.append("| host | " + " | ".join(_cell(c) for c in columns) + " |")
-        lines.append("|---|" + "|".join(":-:" for _ in columns) + "|")
+        lines.append("|---|" + ":-:|" * len(columns))
         for host, entry in hosts.items():
             by_id = {c["id"]: c["status"] for c in entry["checks"]}
             cells = [SHORT_MARKS[by_id[c]] if c in by_id else "" for c in columns]
@@ -133,14 +133,14 @@ def to_markdown(doc, managed=""):
     with_facts = [(h, e["facts"]) for h, e in hosts.items() if e.get("facts")]
     if with_facts:
         keys = []
-        for _, f in with_facts:
+        for _host, f in with_facts:
             for k in f:
                 if k not in keys:
                     keys.append(k)
         lines.append("## Hosts")
         lines.append("")
         lines.append("| host | " + " | ".join(_cell(k) for k in keys) + " |")
-        lines.append("|---|" + "|".join("---" for _ in keys) + "|")
+        lines.append("|---|" + "---|" * len(keys))
         for host, f in with_facts:
             lines.append(f"| {_cell(host)} | " + " | ".join(_cell(f.get(k, "")) for k in keys) + " |")
         lines.append("")

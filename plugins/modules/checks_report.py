@@ -13,14 +13,15 @@ description:
   - Takes check results (C({id, status, expected, actual, hint}), as returned by
     M(selfhosted.gitpod_k3s.host_requirements)) per host (O(results)) and for wider scopes
     (O(scopes), e.g. C(fleet) or C(cluster)), and writes O(dir)/report.json
-    (C({title, passed, counts, hosts: {host: {passed, counts, facts, checks}}, scopes: {name: {passed, counts, checks}}}))
-    and O(dir)/report.md (a host x check table with pass/warn/fail marks, a facts table, one table
+    (keys C(title), C(passed), C(counts), C(hosts) mapping each host to C(passed), C(counts), C(facts), C(checks), and
+    C(scopes) mapping each scope to C(passed), C(counts), C(checks)) and O(dir)/report.md (a host x check table
+    with pass/warn/fail marks, a facts table, one table
     per wider scope with expected, actual and hint, then every host warning and failure with its hint).
   - Runs on the controller as an action plugin, whatever host the task runs for; use it with
-    C(run_once: true). Files change only when their content does (no timestamps).
+    C(run_once=true). Files change only when their content does (no timestamps).
   - Returns RV(summary), compact lines to print at the end of a run.
 author:
-  - selfhosted.gitpod_k3s contributors
+  - selfhosted.gitpod_k3s maintainers (@selfhosted)
 options:
   dir:
     description: Directory on the controller; created when missing. Relative paths are taken from the directory ansible-playbook runs in.
@@ -56,13 +57,18 @@ options:
     default: "0644"
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
   platform:
+    description: Target OS/families that can be operated against.
+    support: full
     platforms: posix
     details: Writes on the controller.
   action:
+    description: Indicates this has a corresponding action plugin so some parts of the options can be executed on the controller.
     support: full
 """
 

@@ -28,7 +28,7 @@ description:
     that already runs the cluster; any other owner is a C(fail).
   - Hints name the variables of the C(selfhosted.gitpod_k3s.preflight) role, which passes them here.
 author:
-  - selfhosted.gitpod_k3s contributors
+  - selfhosted.gitpod_k3s maintainers (@selfhosted)
 options:
   only:
     description:
@@ -88,10 +88,9 @@ options:
     default: 16
   profiles:
     description:
-      - Per-workload thresholds, merged over the defaults
-        C(meta: {min_vcpus: 2, warn_vcpus: 4, min_memory_gib: 8, warn_memory_gib: 16}),
-        C(ide: {min_vcpus: 2, warn_vcpus: 0, min_memory_gib: 4, warn_memory_gib: 0}),
-        C(workspace: {min_vcpus: 2, warn_vcpus: 4, min_memory_gib: 16, warn_memory_gib: 0}).
+      - Per-workload thresholds (keys V(meta), V(ide), V(workspace); values C(min_vcpus), C(warn_vcpus),
+        C(min_memory_gib), C(warn_memory_gib)), merged over the defaults, which are Gitpod's KOTS preflight values
+        meta 2/4 vCPUs and 8/16 GiB, ide 2/0 vCPUs and 4/0 GiB, workspace 2/4 vCPUs and 16/0 GiB (fail/warn).
       - A host gets the strictest values of its workloads and of the floors; V(0) disables a threshold.
     type: dict
     default: {}
@@ -124,11 +123,15 @@ options:
     default: [k3s, k3s-server, k3s-agent, containerd, kubelet, kube-apiserver, etcd, calico-node, calico-typha, typha, bird, bird6]
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: The module only reads; it runs the same in check mode.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
   platform:
+    description: Target OS/families that can be operated against.
+    support: full
     platforms: posix
     details: Linux hosts; reads /proc and /sys.
 notes:
