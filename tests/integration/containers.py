@@ -158,6 +158,7 @@ class ContainerFleet:
     def wait_for_systemd(self, timeout=120):
         """Wait until systemd in every container reports running (or degraded, fine for a container)."""
         started = time.monotonic()
+        self.client = self.client or _client()
 
         def wait(name):
             container = self.client.containers.get(name)
@@ -198,6 +199,15 @@ class ContainerFleet:
     def pause(self, name):
         """Stop a container so that it becomes unreachable (fault injection)."""
         (self.client or _client()).containers.get(name).stop(timeout=1)
+
+    def resume(self, name, timeout=120):
+        """Start a stopped container again and wait for its systemd."""
+        (self.client or _client()).containers.get(name).start()
+        names, self.names = self.names, [name]
+        try:
+            self.wait_for_systemd(timeout)
+        finally:
+            self.names = names
 
     def inventory(self, group_vars=None):
         """The inventory as a dict (YAML inventory format)."""
