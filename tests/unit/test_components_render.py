@@ -35,7 +35,7 @@ CR_REQUIRED = {
 }
 
 
-def _command(tmp, extra, check=False):
+def _command(tmp, extra, check=False, verbose=False):
     tmp.mkdir(parents=True, exist_ok=True)
     inventory = tmp / "inventory.yml"
     inventory.write_text(yaml.safe_dump({"all": {"children": {"k3s_servers": {"hosts": {"localhost": {
@@ -54,6 +54,8 @@ def _command(tmp, extra, check=False):
     cmd = [ANSIBLE_PLAYBOOK, "-i", str(inventory), PLAYBOOK, "-e", json.dumps(variables)]
     if check:
         cmd.append("--check")
+    if verbose:
+        cmd.append("-vvv")
     return cmd
 
 
@@ -64,15 +66,20 @@ def run_many(jobs):
     """
     env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="ansible.posix.json", ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"),
                ANSIBLE_NOCOLOR="1")
-    procs = [subprocess.Popen(_command(*job), cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    verbose_env = dict(env, ANSIBLE_STDOUT_CALLBACK="ansible.builtin.default")
+    procs = [subprocess.Popen(_command(*job), cwd=REPO, env=verbose_env if len(job) > 3 and job[3] else env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for job in jobs]
     results = []
-    for proc in procs:
+    for job, proc in zip(jobs, procs):
         stdout, stderr = proc.communicate(timeout=600)
+        if len(job) > 3 and job[3]:
+            results.append((proc.returncode, stdout + stderr))  # -vvv: the raw text
+            continue
         try:
             out = json.loads(stdout)
         except ValueError:
-            pytest.fail(f"ansible-playbook printed no JSON (rc {proc.returncode}):\n{stdout[-3000:]}\n{stderr[-3000:]}")
+            pytest.fail(f"ansible-playbook printed no JSON (rc {proc.returncode}):\n{stdout[-3000:]}")
         results.append((proc.returncode, out))
     return results
 
@@ -198,8 +205,14 @@ def runs(tmp_path_factory):
         "manifests": {n: (base / "default" / "manifests" / n).read_bytes() for n in os.listdir(base / "default" / "manifests")},
         "switch_files": sorted(os.listdir(base / "switch_to_external" / "manifests")),
     }
-    again, switched = run_many([(base / "default", VARIANTS["default"][0], False), (base / "switch_to_external", EXTERNAL, False)])
-    return {"first": first, "snapshot": snapshot, "again": again, "switched": switched}
+    again, switched, verbose = run_many([
+        (base / "default", VARIANTS["default"][0], False),
+        (base / "switch_to_external", EXTERNAL, False),
+        # -vvv on a fresh directory with every kind of secret: nothing may show in the output.
+        (base / "verbose", dict(VARIANTS["mysql8_pvc_cloudflare_mirror"][0]), False, True),
+    ])
+    return {"first": first, "snapshot": snapshot, "again": again, "switched": switched, "verbose": verbose,
+            "verbose_dir": base / "verbose"}
 
 
 def ok_run(runs, name):
@@ -384,6 +397,15 @@ def test_second_run_changes_nothing_and_keeps_the_secrets(runs, default_run):
     assert stats(out)["changed"] == 0
     assert credentials(tmp) == runs["snapshot"]["credentials"]
     assert {n: (tmp / "manifests" / n).read_bytes() for n in os.listdir(tmp / "manifests")} == runs["snapshot"]["manifests"]
+
+
+def test_no_secret_appears_in_verbose_output(runs):
+    rc, text = runs["verbose"]
+    assert rc == 0, text[-3000:]
+    assert "TASK [selfhosted.gitpod_k3s.components : Store the credentials (mode 0600)]" in text
+    secrets = dict(credentials(runs["verbose_dir"]), cloudflare="cf-token-123")
+    leaked = [key for key, value in secrets.items() if str(value) in text]
+    assert leaked == []
 
 
 def test_check_mode_on_a_fresh_host_writes_nothing(runs):
