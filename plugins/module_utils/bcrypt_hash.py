@@ -74,7 +74,7 @@ class _Blowfish:
         n = len(data)
         while True:
             word = 0
-            for _ in range(4):
+            for dummy in range(4):
                 word = (word << 8) | data[pos]
                 pos = (pos + 1) % n
             yield word
@@ -161,11 +161,11 @@ def _pure_hashpw(password, setting):
     key = key[:72]
     state = _Blowfish()
     state.expand(key, salt)
-    for _ in range(1 << cost):
+    for dummy in range(1 << cost):
         state.expand(key)
         state.expand(salt)
     ctext = list(int.from_bytes(b"OrpheanBeholderScryDoubt"[i:i + 4], "big") for i in range(0, 24, 4))
-    for _ in range(64):
+    for dummy in range(64):
         for j in range(0, 6, 2):
             ctext[j], ctext[j + 1] = state.encrypt(ctext[j], ctext[j + 1])
     raw = b"".join(w.to_bytes(4, "big") for w in ctext)

@@ -275,15 +275,15 @@ def _query_first_row(conn, sql):
     packet = conn.read()
     if packet[:1] == b"\xff":
         raise parse_err_packet(packet)
-    columns, _ = _lenenc_int(packet, 0)
-    for _ in range(columns):
+    columns, dummy = _lenenc_int(packet, 0)
+    for dummy in range(columns):
         conn.read()  # column definitions
     packet = conn.read()
     if packet[:1] == b"\xfe" and len(packet) < 9:  # EOF after column definitions
         packet = conn.read()
     row = []
     pos = 0
-    for _ in range(columns):
+    for dummy in range(columns):
         value, pos = _lenenc_str(packet, pos)
         row.append(None if value is None else value.decode("utf-8", "replace"))
     conn.read()  # the EOF that ends the result set

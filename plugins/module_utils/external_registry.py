@@ -40,7 +40,7 @@ def parse_challenge(header):
     """``Bearer realm="https://auth/token",service="reg"`` -> ("bearer", {"realm": ..., "service": ...})."""
     if not header:
         return "", {}
-    scheme, _, rest = header.strip().partition(" ")
+    scheme, dummy, rest = header.strip().partition(" ")
     params = {k.lower(): v for k, v in re.findall(r'(\w+)="([^"]*)"', rest)}
     return scheme.lower(), params
 
@@ -136,7 +136,7 @@ def check(url, username="", password="", validate_certs=True, ca_file=None, time
                 raise RegistryCheckError(f"{base} sent a Bearer challenge without a realm: {headers.get('www-authenticate')!r}")
             query = {k: v for k, v in params.items() if k in ("service", "scope")}
             token_url = realm + ("&" if "?" in realm else "?") + urllib.parse.urlencode(query) if query else realm
-            t_status, _, t_body = client.get(token_url, {"Authorization": _basic(username, password)})
+            t_status, dummy, t_body = client.get(token_url, {"Authorization": _basic(username, password)})
             if t_status in (401, 403):
                 raise RegistryCheckError(
                     f"the token service {realm} of {base} rejected the credentials of user {username!r} (answered {t_status})")

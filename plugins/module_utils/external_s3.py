@@ -172,10 +172,10 @@ def round_trip(endpoint, bucket, access_key, secret_key, region="us-east-1", cre
     try:
         client = S3Client(endpoint, access_key, secret_key, region, validate_certs, ca_file, timeout)
         result["endpoint"] = client.endpoint
-        status, _, body = client.request("HEAD", bucket)
+        status, dummy, body = client.request("HEAD", bucket)
         if status not in (200, 204) and not body:
             # HEAD answers have no body: ask again with GET to learn the error code.
-            status, _, body = client.request("GET", bucket, query={"max-keys": "1"})
+            status, dummy, body = client.request("GET", bucket, query={"max-keys": "1"})
         if status in (200, 204):
             steps.append("bucket exists")
         elif _error_code(body) == "NoSuchBucket" or (status == 404 and not body):
@@ -190,7 +190,7 @@ def round_trip(endpoint, bucket, access_key, secret_key, region="us-east-1", cre
                 create_body = (
                     "<CreateBucketConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
                     f"<LocationConstraint>{region}</LocationConstraint></CreateBucketConfiguration>").encode("utf-8")
-            status, _, body = client.request("PUT", bucket, body=create_body)
+            status, dummy, body = client.request("PUT", bucket, body=create_body)
             if status != 200:
                 raise S3CheckError(_explain(status, body, "create bucket", client, bucket))
             steps.append("bucket created")
@@ -203,12 +203,12 @@ def round_trip(endpoint, bucket, access_key, secret_key, region="us-east-1", cre
             return result
         key = key_prefix + os.urandom(8).hex()
         payload = os.urandom(4096)
-        status, _, body = client.request("PUT", bucket, key, body=payload,
-                                         headers={"content-type": "application/octet-stream"})
+        status, dummy, body = client.request("PUT", bucket, key, body=payload,
+                                             headers={"content-type": "application/octet-stream"})
         if status != 200:
             raise S3CheckError(_explain(status, body, f"PUT {key}", client, bucket))
         steps.append(f"put {key} ({len(payload)} bytes)")
-        status, _, body = client.request("GET", bucket, key)
+        status, dummy, body = client.request("GET", bucket, key)
         if status != 200:
             raise S3CheckError(_explain(status, body, f"GET {key}", client, bucket))
         if body != payload:
@@ -216,10 +216,10 @@ def round_trip(endpoint, bucket, access_key, secret_key, region="us-east-1", cre
                 f"GET {key} from bucket {bucket!r} at {client.endpoint} returned {len(body)} bytes that differ "
                 f"from the {len(payload)} bytes written")
         steps.append("get returned the same bytes")
-        status, _, body = client.request("DELETE", bucket, key)
+        status, dummy, body = client.request("DELETE", bucket, key)
         if status not in (200, 204):
             raise S3CheckError(_explain(status, body, f"DELETE {key}", client, bucket))
-        status, _, body = client.request("HEAD", bucket, key)
+        status, dummy, body = client.request("HEAD", bucket, key)
         if status != 404:
             raise S3CheckError(f"{key} is still in bucket {bucket!r} after DELETE (HEAD answered {status})")
         steps.append("delete removed it")

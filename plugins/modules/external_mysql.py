@@ -18,7 +18,8 @@ description:
     O(mariadb_min_version) and passes with a warning, unless O(allow_mariadb=false).
   - Changes nothing, so it runs in check mode too.
 version_added: 0.1.0
-author: selfhosted.gitpod_k3s contributors
+author:
+  - selfhosted.gitpod_k3s maintainers (@selfhosted)
 options:
   host:
     description: Server name or address.
@@ -68,10 +69,15 @@ options:
     default: true
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
+    details: Runs in check mode; the check changes nothing.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
   platform:
+    description: Target OS/families that can be operated against.
+    support: full
     platforms: posix
 """
 

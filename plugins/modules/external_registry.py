@@ -16,7 +16,8 @@ description:
   - Fails with a message naming the cause for a server that is not a v2 registry, rejected credentials,
     an untrusted certificate or an unreachable host. Standard library only. Changes nothing.
 version_added: 0.1.0
-author: selfhosted.gitpod_k3s contributors
+author:
+  - selfhosted.gitpod_k3s maintainers (@selfhosted)
 options:
   url:
     description: C([https://]host[:port]) of the registry.
@@ -43,10 +44,15 @@ options:
     default: 15
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
+    details: Runs in check mode; the check changes nothing.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
   platform:
+    description: Target OS/families that can be operated against.
+    support: full
     platforms: posix
 """
 

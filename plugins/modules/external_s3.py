@@ -18,7 +18,8 @@ description:
     bucket, a denied operation, an untrusted certificate or an unreachable endpoint.
   - In check mode only the bucket is looked at; nothing is written.
 version_added: 0.1.0
-author: selfhosted.gitpod_k3s contributors
+author:
+  - selfhosted.gitpod_k3s maintainers (@selfhosted)
 options:
   endpoint:
     description: C(https://host[:port]) (or C(http://) for plain HTTP); C(https://) when no scheme is given.
@@ -61,10 +62,15 @@ options:
     default: 15
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
+    details: In check mode only the bucket is looked at; no object is written and no bucket created.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
   platform:
+    description: Target OS/families that can be operated against.
+    support: full
     platforms: posix
 """
 
