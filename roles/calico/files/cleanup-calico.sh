@@ -1,6 +1,6 @@
 #!/bin/sh
 # Part of selfhosted.gitpod_k3s (calico role, reset): remove the network state Calico created on
-# this host. Prints CHANGED when it removed anything.
+# this host. Prints RESULT=changed when it removed anything.
 set -u
 changed=0
 
@@ -42,4 +42,4 @@ for link in $(ip -o link show 2>/dev/null | awk -F': ' '{print $2}' | cut -d@ -f
   fi
 done
 
-if [ "$changed" -eq 1 ]; then echo CHANGED; else echo UNCHANGED; fi
+if [ "$changed" -eq 1 ]; then echo RESULT=changed; else echo RESULT=unchanged; fi

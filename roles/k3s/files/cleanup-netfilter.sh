@@ -1,7 +1,7 @@
 #!/bin/sh
 # Part of selfhosted.gitpod_k3s (reset): remove every iptables/ip6tables rule and chain whose
 # line matches the extended regular expression $1, in each backend present (legacy and nft),
-# the way k3s-killall.sh does (save, filter, restore). Prints CHANGED when it removed anything.
+# the way k3s-killall.sh does (save, filter, restore). Prints RESULT=changed when it removed anything.
 set -u
 pattern="$1"
 changed=0
@@ -14,4 +14,4 @@ for tool in iptables ip6tables iptables-legacy ip6tables-legacy iptables-nft ip6
     changed=1
   fi
 done
-if [ "$changed" -eq 1 ]; then echo CHANGED; else echo UNCHANGED; fi
+if [ "$changed" -eq 1 ]; then echo RESULT=changed; else echo RESULT=unchanged; fi

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Part of selfhosted.gitpod_k3s (k3s role, reset): stop what k3s's embedded containerd left
 # running after the k3s unit stopped (KillMode=process keeps pods alive across restarts), then
-# unmount what k3s and the kubelet mounted. Prints CHANGED when it did anything.
+# unmount what k3s and the kubelet mounted. Prints RESULT=changed when it did anything.
 set -u
 changed=0
 
@@ -31,4 +31,4 @@ for link in cni0 flannel.1 flannel-v6.1 flannel-wg flannel-wg-v6; do
   fi
 done
 
-if [ "$changed" -eq 1 ]; then echo CHANGED; else echo UNCHANGED; fi
+if [ "$changed" -eq 1 ]; then echo RESULT=changed; else echo RESULT=unchanged; fi
