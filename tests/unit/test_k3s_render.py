@@ -18,6 +18,7 @@ import io
 import json
 import os
 import subprocess
+import sys
 import tarfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -67,21 +68,24 @@ def inventory(servers: dict, agents: dict, groups: dict | None = None, all_vars:
     children = {"k3s_servers": {"hosts": servers}, "k3s_agents": {"hosts": agents}}
     for group, members in (groups or {}).items():
         children[group] = {"hosts": {m: {} for m in members}}
-    return {"all": {"vars": {"ansible_python_interpreter": os.path.join(os.path.dirname(os.sys.executable), "python"),
+    return {"all": {"vars": {"ansible_python_interpreter": sys.executable,
                              **(all_vars or {})},
                     "children": children}}
 
 
-def run_render(tmp: Path, inv: dict, expect_ok: bool = True) -> tuple[Path, subprocess.CompletedProcess]:
+def run_render(tmp: Path, inv: dict, expect_ok: bool = True,
+               base_inventory: Path | None = None) -> tuple[Path, subprocess.CompletedProcess]:
+    """Render `inv` (laid over base_inventory when given) into tmp/out/<host>.json."""
     tmp.mkdir(parents=True, exist_ok=True)
     inv_file = tmp / "inventory.yml"
     inv_file.write_text(yaml.safe_dump(inv))
+    inventories = (["-i", str(base_inventory)] if base_inventory else []) + ["-i", str(inv_file)]
     out = tmp / "out"
     out.mkdir(exist_ok=True)
     env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_STDOUT_CALLBACK="ansible.posix.json",
                ANSIBLE_NOCOLOR="1", ANSIBLE_LOCALHOST_WARNING="0", ANSIBLE_INVENTORY_UNPARSED_WARNING="0")
     proc = subprocess.run(
-        ["ansible-playbook", "-i", str(inv_file), str(PLAYBOOK), "-e", f"render_dir={out}"],
+        ["ansible-playbook", *inventories, str(PLAYBOOK), "-e", f"render_dir={out}"],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=300, check=False)
     if expect_ok:
         assert proc.returncode == 0, f"render failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-2000:]}"
@@ -225,6 +229,14 @@ def renders(tmp_path_factory):
     todo = scenarios(tmp)
     with ThreadPoolExecutor(max_workers=3) as pool:
         futures = {name: pool.submit(run_render, tmp / name, inv, False) for name, inv in todo.items()}
+        # inventories/example with stand-in facts for its five hosts.
+        example_facts = {"all": {"vars": {"ansible_connection": "local",
+                                          "ansible_python_interpreter": sys.executable},
+                                 "hosts": {**host("server1", "10.0.0.11"), **host("server2", "10.0.0.12"),
+                                           **host("server3", "10.0.0.13"), **host("agent1", "10.0.0.21"),
+                                           **host("agent2", "10.0.0.22")}}}
+        futures["example"] = pool.submit(run_render, tmp / "example", example_facts, False,
+                                         REPO / "inventories" / "example")
         results = {name: future.result() for name, future in futures.items()}
     return {name: (out, proc, tmp) for name, (out, proc) in results.items()}
 
@@ -254,6 +266,11 @@ def ha_system(renders):
 @pytest.fixture(scope="module")
 def ha_embedded(renders):
     return rendered(renders, "ha_embedded")
+
+
+@pytest.fixture(scope="module")
+def example(renders):
+    return rendered(renders, "example")
 
 
 @pytest.fixture(scope="module")
@@ -367,6 +384,17 @@ def test_custom_cidrs_reach_config(ha_embedded):
 
 def test_config_starts_with_ansible_managed_header(single):
     assert rendered_files(single, "s1")["config.yaml"].startswith("#\n# Ansible managed")
+
+
+def test_example_inventory_renders_an_ha_cluster_behind_its_vip(example):
+    initial = load(example, "server1", "config.yaml")
+    assert initial["cluster-init"] is True and "server" not in initial
+    assert "k3s.example.com" in initial["tls-san"] and "10.0.0.10" in initial["tls-san"]
+    for h in ("server2", "server3", "agent1", "agent2"):
+        assert load(example, h, "config.yaml")["server"] == "https://10.0.0.10:6443"
+    assert "gitpod.io/workload_meta=true" in load(example, "server2", "config.yaml")["node-label"]
+    assert "gitpod.io/workload_workspace_regular=true" in load(example, "agent2", "config.yaml")["node-label"]
+    check_installation(load(example, "server1", "gitpod-calico-installation.yaml"), "10.42.0.0/16")
 
 
 # --- release URLs -------------------------------------------------------------------------------
