@@ -159,7 +159,9 @@ def _explain(status, body, what, client, bucket):
         return f"bucket {bucket!r} does not exist at {client.endpoint} ({detail}); create it or set create_bucket"
     if code in ("AccessDenied", "AllAccessDisabled") or status == 403:
         return f"S3 at {client.endpoint} denied {what} on bucket {bucket!r} ({detail})"
-    if code == "AuthorizationHeaderMalformed" or code == "IllegalLocationConstraintException":
+    if status == 301 or code == "PermanentRedirect":
+        return f"bucket {bucket!r} is not served by {client.endpoint} in region {client.region!r}; use the bucket's regional endpoint and region ({detail})"
+    if code in ("AuthorizationHeaderMalformed", "IllegalLocationConstraintException"):
         return f"S3 at {client.endpoint} rejected region {client.region!r} ({detail})"
     return f"{what} on bucket {bucket!r} at {client.endpoint} failed: {detail}"
 

@@ -64,6 +64,13 @@ def test_endpoint_with_a_path_is_refused():
         s3.parse_endpoint("https://s3.example.com/bucket")
 
 
+def test_a_bucket_in_another_region_is_explained():
+    client = s3.S3Client("https://s3.amazonaws.com", "AKIA", "secret", region="us-east-1")
+    msg = s3._explain(301, b"<Error><Code>PermanentRedirect</Code><Message>use the specified endpoint</Message></Error>",
+                      "HEAD", client, "gitpod-eu")
+    assert "bucket 'gitpod-eu' is not served by https://s3.amazonaws.com in region 'us-east-1'" in msg
+
+
 # --- bcrypt ---------------------------------------------------------------------------------
 
 def test_bcrypt_published_vector():
