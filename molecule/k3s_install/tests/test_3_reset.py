@@ -48,6 +48,15 @@ def test_reset_again_changes_nothing(run_playbook):
     assert set(recap_changed(proc.stdout).values()) == {0}, proc.stdout[-3000:]
 
 
+def test_check_mode_on_the_reset_hosts_changes_nothing(server, agent, run_playbook):
+    proc = run_playbook("molecule/k3s_install/converge.yml", "--check", "--diff")
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert all(n > 0 for n in recap_changed(proc.stdout).values()), "check mode should report the changes"
+    for h in (server, agent):
+        assert not h.file("/usr/local/bin/k3s").exists
+        assert not h.file("/etc/rancher/k3s/config.yaml").exists
+
+
 def test_fresh_install_after_reset(server, agent, run_playbook):
     proc = run_playbook("molecule/k3s_install/converge.yml")
     assert proc.returncode == 0, proc.stdout[-3000:]
