@@ -15,8 +15,9 @@ description:
     C(community.general.modprobe) runs only for them. Kernels that build everything in have no
     C(/lib/modules), and C(modprobe) fails there.
   - Reads only; never changes the host.
-version_added: 0.1.0
-author: selfhosted.gitpod_k3s contributors
+version_added: "0.1.0"
+author:
+  - selfhosted.gitpod_k3s maintainers (@selfhosted)
 options:
   names:
     description: Module names (C(-) and C(_) are treated alike).
@@ -25,11 +26,17 @@ options:
     required: true
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
+    details: The module only reads; it runs the same in check mode.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
   platform:
-    platforms: [linux]
+    description: Target OS/families that can be operated against.
+    support: full
+    platforms: posix
+    details: Linux hosts; reads /sys, /proc and /lib/modules.
 """
 
 EXAMPLES = r"""

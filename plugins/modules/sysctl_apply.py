@@ -14,8 +14,9 @@ description:
     O(on_unapplied=fail).
   - It does not write C(/etc/sysctl.d); persist the values with a template and use this module
     for the running kernel.
-version_added: 0.1.0
-author: selfhosted.gitpod_k3s contributors
+version_added: "0.1.0"
+author:
+  - selfhosted.gitpod_k3s maintainers (@selfhosted)
 options:
   settings:
     description: Parameter name (dotted, or with C(/) separators as in sysctl(8)) to value.
@@ -39,12 +40,17 @@ options:
     default: ""
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Reports which keys would be written; nothing is written.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
   platform:
-    platforms: [linux]
+    description: Target OS/families that can be operated against.
+    support: full
+    platforms: posix
+    details: Linux hosts; reads and writes /proc/sys.
 notes:
   - A key missing from C(/proc/sys) fails the task (its kernel module is not loaded, or the name
     is wrong), except in check mode, where it is a warning because modules loaded earlier in the
