@@ -187,12 +187,23 @@ def scenarios(tmp: Path) -> dict[str, dict]:
             three,
             {**host("a1", "192.0.2.21", k3s_kubelet_args=["max-pods=200"]),
              **host("a2", "192.0.2.22", arch="aarch64", k3s_node_taints=["gitpod.io/headless=true:NoSchedule"],
-                    k3s_node_labels_extra={"example.com/rack": "r2"})},
+                    k3s_node_labels_extra={"example.com/rack": "r2"},
+                    # As the containerd role publishes it (system mode).
+                    gitpod_k3s_containerd={"mode": "system", "socket": "/run/custom/containerd.sock",
+                                           "endpoint": "unix:///run/custom/containerd.sock",
+                                           "runtime_dir": "/run/custom/io.containerd.runtime.v2.task/k8s.io",
+                                           "cgroup_driver": "cgroupfs", "cni_bin_dir": "/opt/cni/bin",
+                                           "cni_conf_dir": "/etc/cni/net.d"})},
             {"gitpod_meta": ["s1", "s2", "s3"], "gitpod_workspace": ["a1", "a2"], "gitpod_headless": ["a2"]}),
         "ha_embedded": inventory(
             three, {**host("a1", "192.0.2.21"), **host("a2", "192.0.2.22")},
             {"gitpod_meta": ["s1", "s2", "s3"], "gitpod_workspace": ["a1", "a2"]},
             {"gitpod_k3s_containerd_mode": "embedded", "k3s_api_endpoint": "192.0.2.100",
+             # As the containerd role publishes it in embedded mode (no cgroup driver, no CNI dirs).
+             "gitpod_k3s_containerd": {"mode": "embedded", "socket": "/run/k3s/containerd/containerd.sock",
+                                       "endpoint": "unix:///run/k3s/containerd/containerd.sock",
+                                       "runtime_dir": "/run/k3s/containerd/io.containerd.runtime.v2.task/k8s.io",
+                                       "cgroup_driver": None, "cni_bin_dir": None, "cni_conf_dir": None},
              "k3s_cluster_cidr": "10.244.0.0/16", "k3s_service_cidr": "10.96.0.0/12",
              "k3s_tls_san": ["k3s.example.com"], "calico_mtu": 8950, "calico_encapsulation": "VXLAN"}),
         "airgap": inventory(
@@ -359,6 +370,12 @@ def test_taints_and_kubelet_args_per_host(ha_system):
     assert load(ha_system, "a2", "config.yaml")["node-taint"] == ["gitpod.io/headless=true:NoSchedule"]
     assert "node-taint" not in load(ha_system, "a1", "config.yaml")
     assert load(ha_system, "a1", "config.yaml")["kubelet-arg"] == ["max-pods=200", "cgroup-driver=systemd"]
+
+
+def test_containerd_roles_fact_sets_socket_and_cgroup_driver(ha_system):
+    config = load(ha_system, "a2", "config.yaml")
+    assert config["container-runtime-endpoint"] == "unix:///run/custom/containerd.sock"
+    assert "cgroup-driver=cgroupfs" in config["kubelet-arg"]
 
 
 def test_embedded_containerd_has_no_runtime_endpoint(ha_embedded):

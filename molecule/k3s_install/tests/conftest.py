@@ -35,10 +35,12 @@ def agent():
 def run_playbook():
     """Run a playbook of the repository against the scenario's containers (controller side)."""
 
-    def run(playbook: str, *args: str) -> subprocess.CompletedProcess:
+    def run(playbook: str, *args: str, inventory: str = INVENTORY) -> subprocess.CompletedProcess:
+        # JSON results: messages are not wrapped, so tests can look for whole sentences.
         env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
-                   ANSIBLE_FORCE_COLOR="0", ANSIBLE_STDOUT_CALLBACK="ansible.builtin.default")
-        return subprocess.run(["ansible-playbook", "-i", INVENTORY, str(REPO / playbook), *args],
+                   ANSIBLE_FORCE_COLOR="0", ANSIBLE_STDOUT_CALLBACK="ansible.builtin.default",
+                   ANSIBLE_CALLBACK_RESULT_FORMAT="json")
+        return subprocess.run(["ansible-playbook", "-i", inventory, str(REPO / playbook), *args],
                               cwd=REPO, env=env, capture_output=True, text=True, timeout=900, check=False)
 
     return run

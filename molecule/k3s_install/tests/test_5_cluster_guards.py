@@ -1,0 +1,57 @@
+"""The guards that keep a run from splitting or hijacking a cluster, with stand-in cluster data.
+
+No k3s runs here: the tests create the directories and token file a running k3s server leaves
+(/var/lib/rancher/k3s/server/db/etcd, /var/lib/rancher/k3s/server/token) and check that
+playbooks/k3s.yml stops before changing anything."""
+
+import pytest
+import yaml
+from conftest import AGENT, EPHEMERAL, SERVER
+
+DATA = "/var/lib/rancher/k3s/server/db/etcd"
+SERVER_TOKEN = "/var/lib/rancher/k3s/server/token"
+CONFIG = "/etc/rancher/k3s/config.yaml"
+
+
+def write_inventory(tmp_path, servers: dict) -> str:
+    common = {"ansible_connection": "community.docker.docker", "ansible_python_interpreter": "/usr/bin/python3"}
+    inv = {"all": {
+        "vars": {"gitpod_k3s_artifacts_dir": str(EPHEMERAL / "artifacts"), "k3s_version": "v1.30.99+k3s1",
+                 "k3s_start_service": False, "k3s_release_url": "http://127.0.0.1:8765/releases"},
+        "children": {"k3s_servers": {"hosts": {name: {**common, "ansible_host": target}
+                                               for name, target in servers.items()}},
+                     "k3s_agents": {"hosts": {}}}}}
+    path = tmp_path / "inventory.yml"
+    path.write_text(yaml.safe_dump(inv))
+    return str(path)
+
+
+@pytest.fixture
+def cleanup(server, agent):
+    yield
+    for h in (server, agent):
+        h.run_expect([0], "rm -rf /var/lib/rancher/k3s/server")
+
+
+def test_second_initialising_server_is_refused(server, agent, run_playbook, tmp_path, cleanup):
+    # Three servers: the initial one (server container) has no cluster data, the two others
+    # (both addressing the agent container) hold a cluster.
+    inventory = write_inventory(tmp_path, {"first": SERVER, "member-a": AGENT, "member-b": AGENT})
+    agent.run_expect([0], f"mkdir -p {DATA}")
+    config_before = server.file(CONFIG).content_string
+    proc = run_playbook("playbooks/k3s.yml", inventory=inventory)
+    assert proc.returncode != 0
+    assert "would start a second" in proc.stdout
+    assert "Set k3s_initial_server to one of member-a, member-b" in proc.stdout
+    assert server.file(CONFIG).content_string == config_before
+
+
+def test_token_differing_from_the_running_cluster_is_refused(server, run_playbook, tmp_path, cleanup):
+    inventory = write_inventory(tmp_path, {"only": SERVER})
+    server.run_expect([0], f"mkdir -p {DATA} && echo 'K10abc::server:not-our-token' > {SERVER_TOKEN}")
+    token_before = server.file("/etc/rancher/k3s/token").content_string
+    proc = run_playbook("playbooks/k3s.yml", inventory=inventory)
+    assert proc.returncode != 0
+    assert "differs" in proc.stdout and SERVER_TOKEN in proc.stdout
+    assert "not-our-token" not in proc.stdout  # the token is never printed
+    assert server.file("/etc/rancher/k3s/token").content_string == token_before
