@@ -45,4 +45,5 @@ def test_mirror_endpoint_trusts_the_registry_ca(host, registries, test_ca):
 
 
 def test_only_configured_ca_directories(host):
+    # prepare.yml left a CA directory of a registry no longer configured: removed.
     assert sorted(host.file(K3S_CERTS).listdir()) == sorted(GITPOD_REGISTRIES + ["quay.io"])
