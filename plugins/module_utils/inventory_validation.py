@@ -3,11 +3,14 @@
 """Cross-variable checks on the inventory, run on the controller before any host is touched.
 
 Every function returns a list of error strings; each names the variable, the value given and
-what is allowed. Types and choices of single variables are left to each role's argument spec.
+what is allowed. Types and choices of single variables, the server count, group membership,
+the k3s tag format and the containerd mode are checked by each role's own validate tasks,
+which playbooks/inventory_check.yml runs first; this covers what no single role can see.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import ipaddress
 import os
 import re
@@ -21,8 +24,6 @@ GITPOD_LABELS = frozenset({
     "gitpod.io/workload_workspace_regular",
     "gitpod.io/workload_workspace_headless",
 })
-
-CONTAINERD_MODES = ("system", "embedded")
 
 # k3s release tags: v1.28.5+k3s1, v1.30.2-rc1+k3s2
 K3S_VERSION_RE = re.compile(r"^v1\.(\d+)\.(\d+)(-rc\d+)?\+k3s\d+$")
@@ -64,30 +65,6 @@ def check_cidrs(cluster_cidr, service_cidr, node_addresses=None):
             if net is not None and ip.version == net.version and ip in net:
                 errors.append(
                     f"{name} = {net} contains the address {ip} of host {host}; allowed: a network that holds no node address")
-    return errors
-
-
-def check_topology(servers, agents, all_hosts=None):
-    """Server count and group membership."""
-    errors = []
-    servers = list(servers or [])
-    agents = list(agents or [])
-    if not servers:
-        errors.append(
-            "inventory group k3s_servers (gitpod_k3s_server_group) is empty; allowed: one server, or an odd number >= 3 for HA")
-    elif len(servers) > 1 and len(servers) % 2 == 0:
-        errors.append(
-            f"inventory group k3s_servers has {len(servers)} hosts ({', '.join(servers)}); allowed: 1, or an odd number >= 3 "
-            "(embedded etcd needs a majority)")
-    both = sorted(set(servers) & set(agents))
-    if both:
-        errors.append(
-            f"host(s) {', '.join(both)} are in both k3s_servers and k3s_agents; allowed: each host in exactly one of them")
-    if all_hosts is not None:
-        loose = sorted(set(all_hosts) - set(servers) - set(agents))
-        if loose:
-            errors.append(
-                f"host(s) {', '.join(loose)} are in neither k3s_servers nor k3s_agents; allowed: every cluster host in one of them")
     return errors
 
 
@@ -136,25 +113,29 @@ def check_domain(domain):
 
 
 def check_k3s_version(version, minimum_minor=21):
-    """k3s_version: a k3s release tag, Kubernetes >= 1.21."""
+    """k3s_version: Kubernetes 1.21 or newer (Gitpod's minimum).
+
+    The tag's format is the k3s role's own check; a tag this cannot read is left to it.
+    """
     match = K3S_VERSION_RE.match(str(version or ""))
-    if not match:
-        return [f"k3s_version = {version!r} is malformed; allowed: a k3s release tag such as v1.28.5+k3s1"]
-    if int(match.group(1)) < minimum_minor:
+    if match and int(match.group(1)) < minimum_minor:
         return [f"k3s_version = {version!r} is Kubernetes 1.{match.group(1)}; allowed: 1.{minimum_minor} or newer (Gitpod's minimum)"]
     return []
 
 
-def check_containerd_mode(mode, name="gitpod_k3s_containerd_mode"):
-    if mode not in CONTAINERD_MODES:
-        return [f"{name} = {mode!r} is unknown; allowed: {', '.join(CONTAINERD_MODES)}"]
-    return []
+def check_thresholds(thresholds, profiles=None, profiles_name="preflight_profiles"):
+    """Numeric thresholds: numbers >= 0 (strings of digits are accepted).
 
-
-def check_thresholds(thresholds):
-    """Numeric thresholds: numbers >= 0 (strings of digits are accepted)."""
+    ``profiles`` is a mapping of mappings (preflight_profiles: workload -> threshold -> value);
+    its values are reported as ``preflight_profiles.<workload>.<threshold>``.
+    """
+    values = dict(thresholds or {})
+    for workload, entries in (profiles or {}).items():
+        if isinstance(entries, dict):
+            for key, value in entries.items():
+                values[f"{profiles_name}.{workload}.{key}"] = value
     errors = []
-    for name, value in sorted((thresholds or {}).items()):
+    for name, value in sorted(values.items()):
         if isinstance(value, bool):
             ok = False
         else:
@@ -167,14 +148,24 @@ def check_thresholds(thresholds):
     return errors
 
 
-def check_airgap_dir(path, required_files):
-    """k3s_airgap_dir: when set, a directory on the controller holding every required file."""
+def check_airgap_dir(path, required):
+    """k3s_airgap_dir: when set, a directory on the controller holding one file for each entry.
+
+    ``required`` is a list of entries, each a glob or a list of alternative globs, e.g.
+    [["k3s", "k3s-arm64"], "sha256sum-*.txt"]: the check needs no host facts, so the exact
+    per-architecture names are left to the k3s role.
+    """
     if path in (None, ""):
         return []
+    alternatives = [[entry] if isinstance(entry, str) else list(entry) for entry in required]
+    wanted = ", ".join(" or ".join(alts) for alts in alternatives)
     if not os.path.isdir(path):
         return [f"k3s_airgap_dir = {path!r} is not a directory on the controller; allowed: a directory holding "
-                f"{', '.join(required_files)}, or empty to download"]
-    missing = [f for f in required_files if not os.path.isfile(os.path.join(path, f))]
+                f"{wanted}, or empty to download"]
+    names = os.listdir(path)
+    missing = [" or ".join(alts) for alts in alternatives
+               if not any(fnmatch.fnmatchcase(name, pattern) and os.path.isfile(os.path.join(path, name))
+                          for pattern in alts for name in names)]
     if missing:
-        return [f"k3s_airgap_dir = {path!r} lacks {', '.join(missing)}; allowed: a directory holding {', '.join(required_files)}"]
+        return [f"k3s_airgap_dir = {path!r} lacks {', '.join(missing)}; allowed: a directory holding {wanted}"]
     return []

@@ -9,25 +9,22 @@ module: inventory_check
 short_description: Reject a bad inventory before any host is touched
 description:
   - Runs on the controller only; it never connects to a host.
-  - Checks what a role's argument spec cannot, across variables and hosts, and fails with one
+  - Checks what no single role's validate tasks can, across variables and hosts, and fails with one
     message that names, for every problem, the variable, the value given and what is allowed.
 options:
   k3s_cluster_cidr: {description: Pod network., type: str}
   k3s_service_cidr: {description: Service network., type: str}
   node_addresses: {description: Host to node address, to keep nodes out of the CIDRs., type: dict, default: {}}
-  servers: {description: Hosts of the server group., type: list, elements: str, required: true}
-  agents: {description: Hosts of the agent group., type: list, elements: str, default: []}
-  cluster_hosts: {description: Every host the play targets; each must be a server or an agent., type: list, elements: str}
   labels: {description: gitpod_k3s_labels., type: dict, required: true}
   label_groups: {description: gitpod_k3s_label_groups., type: dict, required: true}
   required_labels: {description: gitpod_k3s_required_labels., type: list, elements: str, default: []}
   inventory_groups: {description: Names of the inventory's groups., type: list, elements: str, default: []}
   domain: {description: gitpod_k3s_domain., type: str, default: ""}
-  k3s_version: {description: k3s release tag; not checked when omitted., type: str}
-  containerd_mode: {description: gitpod_k3s_containerd_mode., type: str}
+  k3s_version: {description: k3s release tag; must be Kubernetes 1.21 or newer. Not checked when omitted., type: str}
   thresholds: {description: Variable name to value of every numeric threshold., type: dict, default: {}}
+  threshold_profiles: {description: "preflight_profiles: workload to threshold name to value; each value a number >= 0.", type: dict, default: {}}
   airgap_dir: {description: k3s_airgap_dir on the controller., type: str, default: ""}
-  airgap_files: {description: Files the air-gap directory must hold., type: list, elements: str, default: []}
+  airgap_files: {description: "Entries the air-gap directory must hold, each a glob or a list of alternative globs.", type: list, elements: raw, default: []}
 attributes:
   check_mode: {support: full}
   diff_mode: {support: none}
@@ -40,8 +37,6 @@ EXAMPLES = r"""
   selfhosted.gitpod_k3s.inventory_check:
     k3s_cluster_cidr: "{{ k3s_cluster_cidr }}"
     k3s_service_cidr: "{{ k3s_service_cidr }}"
-    servers: "{{ groups['k3s_servers'] | default([]) }}"
-    agents: "{{ groups['k3s_agents'] | default([]) }}"
     labels: "{{ gitpod_k3s_labels }}"
     label_groups: "{{ gitpod_k3s_label_groups }}"
     inventory_groups: "{{ groups.keys() | list }}"
