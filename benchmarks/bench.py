@@ -33,7 +33,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
 
-from containers import ContainerFleet, docker_available  # noqa: E402
+from containers import RELAXED_PREFLIGHT, ContainerFleet, docker_available  # noqa: E402
 
 STAGES = [
     ("floor", "benchmarks/floor.yml"),
@@ -41,19 +41,6 @@ STAGES = [
     ("converge", "playbooks/prepare.yml"),
     ("rerun", "playbooks/prepare.yml"),
 ]
-
-# The containers have 2 vCPUs and run Debian 12: the thresholds are relaxed so that every stage
-# runs to the end (the same relaxation the Molecule scenarios use).
-RELAXED = {
-    "preflight_min_vcpus": 1,
-    "preflight_min_memory_gib": 1,
-    "preflight_profiles": {
-        key: {"min_vcpus": 1, "warn_vcpus": 0, "min_memory_gib": 1, "warn_memory_gib": 0}
-        for key in ("meta", "ide", "workspace")
-    },
-    "preflight_allowed_distributions": ["ubuntu", "debian"],
-}
-
 
 def fleet_groups(n):
     """One server (meta) and n-1 agents (workspace); a single node carries every label."""
@@ -149,7 +136,7 @@ def main():
     with tempfile.TemporaryDirectory(prefix="gk3s-bench-") as tmp:
         extra = os.path.join(tmp, "relaxed.json")
         with open(extra, "w", encoding="utf-8") as handle:
-            json.dump(RELAXED, handle)
+            json.dump(RELAXED_PREFLIGHT, handle)
         for n in sizes:
             groups, extra_groups = fleet_groups(n)
             with ContainerFleet("gk3s-bench-", groups, extra_groups=extra_groups) as fleet:
