@@ -7,7 +7,7 @@ Three systemd containers (prefix gk3s-rel-), used in order by the tests of this 
 2. a converge of the host layer (playbooks/prepare.yml) is killed mid-run;
 3. the next converge loses a container mid-run: the other two finish, the lost one is reported;
 4. the container comes back: a re-run converges all three with no manual step;
-5. one more run changes nothing.
+5. one more run changes nothing on the hosts (the controller's preflight report may be rewritten).
 
 A download that fails or mismatches its checksum is covered by molecule/k3s_install
 (tests/test_2_checksums.py): the previous binary and unit stay in place.
@@ -81,6 +81,13 @@ def recap(output):
             found[m.group(1)] = {"ok": int(m.group(2)), "changed": int(m.group(3)),
                                  "unreachable": int(m.group(4)), "failed": int(m.group(5))}
     return found
+
+
+def failures(output):
+    """Each 'fatal:' block of an ansible-playbook output, for assertion messages."""
+    lines = output.splitlines()
+    blocks = [("\n".join(lines[i:i + 25])) for i, line in enumerate(lines) if line.startswith("fatal:")]
+    return "\n...\n".join(blocks) or output[-4000:]
 
 
 # --- bad input --------------------------------------------------------------------------------
@@ -210,7 +217,7 @@ def test_4_rerun_after_the_host_came_back_converges(fleet, workdir):
     fleet.resume(NAMES[2])
     proc = run(playbook_cmd("prepare.yml", workdir / "hosts.yml", workdir))
     output = proc.stdout + proc.stderr
-    assert proc.returncode == 0, output[-4000:]
+    assert proc.returncode == 0, failures(output)
     counts = recap(output)
     assert set(NAMES) <= set(counts)
     assert all(c["failed"] == 0 and c["unreachable"] == 0 for c in counts.values())
@@ -218,9 +225,26 @@ def test_4_rerun_after_the_host_came_back_converges(fleet, workdir):
     assert out.strip() == "active"
 
 
-def test_5_then_nothing_changes(fleet, workdir):
+def changed_tasks(output):
+    """(task, host) pairs that reported changed."""
+    task, found = None, []
+    for line in output.splitlines():
+        m = re.match(r"^TASK \[(.*)\] \**$", line)
+        if m:
+            task = m.group(1)
+        m = re.match(r"^changed: \[([^\]]+)\]", line)
+        if m:
+            found.append((task, m.group(1)))
+    return found
+
+
+def test_5_then_nothing_changes_on_the_hosts(fleet, workdir):
     proc = run(playbook_cmd("prepare.yml", workdir / "hosts.yml", workdir))
     output = proc.stdout + proc.stderr
-    assert proc.returncode == 0, output[-4000:]
-    counts = recap(output)
-    assert {name: counts[name]["changed"] for name in NAMES} == {name: 0 for name in NAMES}, output[-4000:]
+    assert proc.returncode == 0, failures(output)
+    # The preflight report on the controller may be rewritten: it was taken at the start of the
+    # previous run, before containerd was installed on the host that came back. Nothing else may change.
+    changed = [(task, host) for task, host in changed_tasks(output)
+               if task != "selfhosted.gitpod_k3s.report : Write report.json and report.md"]
+    assert changed == [], changed
+    assert set(NAMES) <= set(recap(output))
