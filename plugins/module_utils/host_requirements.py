@@ -18,6 +18,7 @@ import re
 
 from ansible_collections.selfhosted.gitpod_k3s.plugins.module_utils import checks as C
 from ansible_collections.selfhosted.gitpod_k3s.plugins.module_utils import versions
+from ansible_collections.selfhosted.gitpod_k3s.plugins.module_utils.kernel_modules import names_from_module_list
 
 GIB = 1024 ** 3
 
@@ -477,19 +478,6 @@ def _kernel_config(probe, release):
     return None, None
 
 
-def _module_names(text):
-    """Module names from modules.builtin / modules.dep lines ('kernel/fs/overlayfs/overlay.ko.zst: ...')."""
-    names = set()
-    for line in (text or "").splitlines():
-        path = line.split(":", 1)[0].strip()
-        if not path:
-            continue
-        base = path.rsplit("/", 1)[-1]
-        base = re.sub(r"\.ko(\.[a-z0-9]+)?$", "", base)
-        names.add(base.replace("-", "_"))
-    return names
-
-
 def kernel_features(probe, release):
     """Feature -> {state: builtin|loaded|active|loadable|missing, source}.
 
@@ -522,12 +510,12 @@ def kernel_features(probe, release):
             state, source = "active", spec["path"]
         if state == "missing":
             if builtin is None:
-                builtin = _module_names(probe.read(f"{modules_dir}/modules.builtin"))
+                builtin = names_from_module_list(probe.read(f"{modules_dir}/modules.builtin"))
             if any(m in builtin for m in spec["modules"]):
                 state, source = "builtin", f"{modules_dir}/modules.builtin"
         if state == "missing":
             if dep is None:
-                dep = _module_names(probe.read(f"{modules_dir}/modules.dep"))
+                dep = names_from_module_list(probe.read(f"{modules_dir}/modules.dep"))
             if any(m in dep for m in spec["modules"]):
                 state, source = "loadable", f"{modules_dir}/modules.dep"
         if state == "missing":
