@@ -125,17 +125,8 @@ options:
     description: Fail the task, listing every failing check and its hint, when a check fails. Warnings never fail it.
     type: bool
     default: true
-  kubectl:
-    description: The kubectl command, split like a shell would; the default is the one k3s ships.
-    type: str
-    default: k3s kubectl
-  kubeconfig:
-    description: Kubeconfig file; omit to use kubectl's own default (k3s reads C(/etc/rancher/k3s/k3s.yaml)).
-    type: path
-  timeout:
-    description: Seconds before a kubectl request gives up (C(--request-timeout)); C(0) for no limit.
-    type: int
-    default: 30
+extends_documentation_fragment:
+  - selfhosted.gitpod_k3s.kubectl
 attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.
