@@ -528,13 +528,22 @@ def prune(system, report, specs):
 # Services
 
 
-def unit_state(system, name):
-    rc, out, err = system.run(["systemctl", "show", "--property", "LoadState,UnitFileState,ActiveState", "--", name], None)
+def unit_states(system, names):
+    """{unit: {load, file, active}} for every name, in one ``systemctl show`` (blocks in argument order)."""
+    if not names:
+        return {}
+    rc, out, err = system.run(["systemctl", "show", "--property", "LoadState,UnitFileState,ActiveState", "--", *names], None)
     if rc != 0:
-        raise HostStateError(f"`systemctl show {name}` exited {rc}: {(err or '').strip()}")
-    props = dict(line.split("=", 1) for line in (out or "").splitlines() if "=" in line)
-    return {"load": props.get("LoadState", ""), "file": props.get("UnitFileState", ""),
-            "active": props.get("ActiveState", "")}
+        raise HostStateError(f"`systemctl show {' '.join(names)}` exited {rc}: {(err or '').strip()}")
+    blocks = [block for block in (out or "").split("\n\n") if block.strip()]
+    if len(blocks) != len(names):
+        raise HostStateError(f"`systemctl show {' '.join(names)}` answered {len(blocks)} units for {len(names)}")
+    states = {}
+    for name, block in zip(names, blocks):
+        props = dict(line.split("=", 1) for line in block.splitlines() if "=" in line)
+        states[name] = {"load": props.get("LoadState", ""), "file": props.get("UnitFileState", ""),
+                        "active": props.get("ActiveState", "")}
+    return states
 
 
 def services(system, report, specs, changed_files=(), container=False, installed_packages=None):
@@ -550,12 +559,17 @@ def services(system, report, specs, changed_files=(), container=False, installed
     report.sections["services"] = section
     changed_files = set(changed_files)
     installed_packages = installed_packages if installed_packages is not None else set()
+    handled = []
     for spec in specs or []:
-        name = spec["name"]
         if spec.get("only_if_package") and spec["only_if_package"] not in installed_packages:
-            section[name] = {"skipped": f"package {spec['only_if_package']} is not installed"}
-            continue
-        state = unit_state(system, name)
+            section[spec["name"]] = {"skipped": f"package {spec['only_if_package']} is not installed"}
+        else:
+            handled.append(spec)
+    # One systemctl call reads every unit's state.
+    states = unit_states(system, list(dict.fromkeys(spec["name"] for spec in handled)))
+    for spec in handled:
+        name = spec["name"]
+        state = states[name]
         section[name] = dict(state, actions=[])
 
         def act(verb, *argv, _name=name):

@@ -174,7 +174,7 @@ options:
   defer:
     description:
       - Send nothing now. The arguments are queued on the controller and sent, merged with its own,
-        by the next C(host_state) call on the same host in the same run: lists are joined in call
+        by the next C(host_state) call on the same host in the same run. Lists are joined in call
         order, O(swap_off) holds when any call asks, the smallest O(cache_valid_time) is used, and
         only one of the calls may set O(sysctl).
       - A run of roles that each need the host changed costs one round trip per host this way.

@@ -172,13 +172,28 @@ def wait_for(log, marker, proc, timeout=600):
     raise AssertionError(f"{marker!r} did not appear in {timeout}s")
 
 
+def wait_for_process(fleet, pattern, proc, timeout=600):
+    """Until a process matching ``pattern`` runs in one of the containers."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for name in NAMES:
+            rc, _out = fleet.exec(name, ["pgrep", "-f", pattern])
+            if rc == 0:
+                return name
+        if proc.poll() is not None:
+            raise AssertionError(f"the run ended before {pattern!r} ran on a host")
+        time.sleep(0.2)
+    raise AssertionError(f"{pattern!r} did not run on a host within {timeout}s")
+
+
 def test_2_interrupted_converge(fleet, workdir):
     inventory = fleet.write_inventory(workdir / "hosts.yml")
     log = workdir / "interrupted.log"
     proc, handle = start_converge(inventory, workdir, log)
     try:
-        wait_for(log, "TASK [selfhosted.gitpod_k3s.host_prep : Install the packages k3s, Calico and Gitpod need]", proc)
-        time.sleep(3)  # inside the package installation
+        wait_for(log, "TASK [selfhosted.gitpod_k3s.host_prep : Prepare the host", proc)
+        wait_for_process(fleet, "apt-get install", proc)
+        time.sleep(1)  # inside the package installation
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=60)
     finally:

@@ -57,8 +57,10 @@ class FakeHost:
         if argv[:2] == ["apt-cache", "show"]:
             return (0, f"Package: {argv[-1]}\n", "") if argv[-1] in self.archive else (100, "", "E: No packages found")
         if argv[:2] == ["systemctl", "show"]:
-            unit = self.units.get(argv[-1], {"LoadState": "not-found", "UnitFileState": "", "ActiveState": "inactive"})
-            return 0, "".join(f"{k}={v}\n" for k, v in unit.items()), ""
+            # As systemctl: one block per unit named after "--", in that order, blank-line separated.
+            names = argv[argv.index("--") + 1:]
+            missing = {"LoadState": "not-found", "UnitFileState": "", "ActiveState": "inactive"}
+            return 0, "\n".join("".join(f"{k}={v}\n" for k, v in self.units.get(n, missing).items()) for n in names), ""
         if argv[0] == "systemctl" and argv[1] in ("enable", "start", "restart", "mask"):
             unit = self.units[argv[-1]]
             key, value = {"enable": ("UnitFileState", "enabled"), "mask": ("UnitFileState", "masked")}.get(
@@ -583,9 +585,9 @@ def test_only_if_running_restarts_a_running_unit_and_ignores_a_missing_one(host,
     spec = [{"name": "k3s", "only_if_running": True, "restart_on": ["/etc/rancher/k3s/registries.yaml"]},
             {"name": "k3s-agent", "only_if_running": True, "restart_on": ["/etc/rancher/k3s/registries.yaml"]}]
     host_state.services(system, report, spec, changed_files=["/etc/rancher/k3s/registries.yaml"])
-    assert host.calls == [["systemctl", "show", "--property", "LoadState,UnitFileState,ActiveState", "--", "k3s"],
-                          ["systemctl", "restart", "--", "k3s"],
-                          ["systemctl", "show", "--property", "LoadState,UnitFileState,ActiveState", "--", "k3s-agent"]]
+    # One systemctl call reads both units; only the running one is restarted.
+    assert host.calls == [["systemctl", "show", "--property", "LoadState,UnitFileState,ActiveState", "--", "k3s", "k3s-agent"],
+                          ["systemctl", "restart", "--", "k3s"]]
     assert report.sections["services"]["k3s-agent"]["actions"] == []
 
 
@@ -857,3 +859,18 @@ def test_merge_swap_off_cache_valid_time_sysctl_and_none():
 def test_merge_refuses_what_one_call_cannot_hold(specs, match):
     with pytest.raises(host_state.HostStateError, match=match):
         host_state.merge_specs(specs)
+
+
+def test_unit_states_reads_every_unit_in_one_call(host, system):
+    host.units = {"containerd": unit(), "swap.target": unit(file="masked", active="inactive")}
+    states = host_state.unit_states(system, ["swap.target", "nope", "containerd"])
+    assert len(host.calls) == 1
+    assert states == {"swap.target": {"load": "loaded", "file": "masked", "active": "inactive"},
+                      "nope": {"load": "not-found", "file": "", "active": "inactive"},
+                      "containerd": {"load": "loaded", "file": "enabled", "active": "active"}}
+
+
+def test_unit_states_refuses_an_answer_with_missing_units(host, system):
+    host.failures[("systemctl", "show")] = (0, "LoadState=loaded\nUnitFileState=enabled\nActiveState=active\n", "")
+    with pytest.raises(host_state.HostStateError, match="answered 1 units for 2"):
+        host_state.unit_states(system, ["a", "b"])
