@@ -17,6 +17,8 @@ command runner.
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import glob
 import grp
 import json
@@ -31,7 +33,12 @@ import time
 from ansible_collections.selfhosted.gitpod_k3s.plugins.module_utils import kernel_modules, sysctl, versions
 
 APT_ENV = {"DEBIAN_FRONTEND": "noninteractive", "LC_ALL": "C"}
-APT_INSTALL = ["apt-get", "install", "-y", "-q",
+# How long to wait for another package manager (unattended-upgrades, or the apt of an earlier run
+# whose controller was killed and which still runs on the host) to release dpkg's lock.
+LOCK_TIMEOUT = 600
+DPKG_FRONTEND_LOCK = "/var/lib/dpkg/lock-frontend"
+APT_LOCK_WAIT = ["-o", f"DPkg::Lock::Timeout={LOCK_TIMEOUT}"]
+APT_INSTALL = ["apt-get", "install", "-y", "-q", *APT_LOCK_WAIT,
                "-o", "Dpkg::Options::=--force-confdef", "-o", "Dpkg::Options::=--force-confold"]
 # As ansible.builtin.replace in the former swap tasks: an uncommented fstab line of type swap.
 # Leading blanks only: \s would match the newline of an empty line before the entry.
@@ -191,9 +198,45 @@ def _run_or_fail(system, argv, env=None, fix=""):
 # dpkg and packages
 
 
-def recover_dpkg(system, report):
-    """A run killed during apt leaves dpkg's journal behind; apt refuses to install until it is replayed."""
+def wait_for_dpkg_lock(system, timeout=LOCK_TIMEOUT, sleep=time.sleep, clock=time.monotonic):
+    """Wait until no process holds dpkg's frontend lock; returns the seconds waited.
+
+    dpkg and apt take it with fcntl record locks: trying (and at once releasing) the same lock
+    tells whether another package manager runs. Raises HostStateError after ``timeout`` seconds.
+    """
+    path = system.path(DPKG_FRONTEND_LOCK)
+    started = clock()
+    while True:
+        try:
+            fd = os.open(path, os.O_RDWR)
+        except FileNotFoundError:
+            return 0
+        try:
+            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.lockf(fd, fcntl.LOCK_UN)
+            return round(clock() - started, 1)
+        except OSError as exc:
+            if exc.errno not in (errno.EACCES, errno.EAGAIN):
+                raise
+        finally:
+            os.close(fd)
+        if clock() - started >= timeout:
+            raise HostStateError(
+                f"another package manager has held {DPKG_FRONTEND_LOCK} for {timeout} s (unattended-upgrades, or the "
+                "apt of an interrupted run still installing): let it finish, then run again")
+        sleep(1)
+
+
+def recover_dpkg(system, report, wait=wait_for_dpkg_lock):
+    """A run killed during apt leaves dpkg's journal behind; apt refuses to install until it is replayed.
+
+    The apt of an interrupted run may still be running on the host (killing the controller does
+    not stop it): wait for it first; it may finish the journal itself.
+    """
     pending = system.listdir("/var/lib/dpkg/updates")
+    if pending and not report.check_mode:
+        report.sections["dpkg_lock_waited_s"] = wait(system)
+        pending = system.listdir("/var/lib/dpkg/updates")
     report.sections["dpkg_recovered"] = bool(pending)
     if not pending:
         return
@@ -309,7 +352,7 @@ def packages(system, report, specs, cache_valid_time=3600, now=None):
                 section["installed"] = missing + optional
                 return section
         else:
-            _run_or_fail(system, ["apt-get", "update", "-q"], APT_ENV,
+            _run_or_fail(system, ["apt-get", "update", "-q", *APT_LOCK_WAIT], APT_ENV,
                          "The hosts need a working apt source (or a mirror) to install packages.")
             system.touch("/var/lib/apt/lists")
             section["refreshed"] = True

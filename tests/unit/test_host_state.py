@@ -5,6 +5,8 @@ import json
 import os
 import pwd
 import stat
+import subprocess
+import sys
 import time
 
 import pytest
@@ -169,7 +171,7 @@ def test_missing_package_refreshes_lists_then_installs(host, system, report, roo
         lists(root, age)
     host.installed = {"curl": "7.88"}
     section = host_state.packages(system, report, [{"name": "curl"}, {"name": "socat"}], cache_valid_time=3600)
-    assert host.calls == [DPKG_QUERY + ["curl", "socat"], ["apt-get", "update", "-q"],
+    assert host.calls == [DPKG_QUERY + ["curl", "socat"], ["apt-get", "update", "-q", "-o", "DPkg::Lock::Timeout=600"],
                           host_state.APT_INSTALL + ["socat"], DPKG_QUERY + ["socat"]]
     assert host.envs[1] == host.envs[2] == host_state.APT_ENV
     assert section["refreshed"] is True and section["installed"] == ["socat"]
@@ -232,7 +234,7 @@ def test_check_mode_with_stale_lists_only_reads(host, system, check_report, root
 
 @pytest.mark.parametrize("age, failing, match", [
     (0, ("apt-get", "install"), r"^`apt-get install -y -q .* socat` exited 100: Reading lists / E: boom$"),
-    (None, ("apt-get", "update"), r"^`apt-get update -q` exited 100: Reading lists / E: boom\. .*working apt source"),
+    (None, ("apt-get", "update"), r"^`apt-get update -q -o DPkg::Lock::Timeout=600` exited 100: Reading lists / E: boom\. .*working apt source"),
 ])
 def test_apt_get_failure_names_the_command(host, system, report, root, age, failing, match):
     if age is not None:
@@ -874,3 +876,53 @@ def test_unit_states_refuses_an_answer_with_missing_units(host, system):
     host.failures[("systemctl", "show")] = (0, "LoadState=loaded\nUnitFileState=enabled\nActiveState=active\n", "")
     with pytest.raises(host_state.HostStateError, match="answered 1 units for 2"):
         host_state.unit_states(system, ["a", "b"])
+
+
+def hold_dpkg_lock(root, seconds):
+    """Another process holding dpkg's frontend lock (fcntl locks are per process), as apt does."""
+    path = os.path.join(root, host_state.DPKG_FRONTEND_LOCK.lstrip("/"))
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    open(path, "a").close()
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import fcntl, sys, time\n"
+        f"f = open({path!r}, 'r+'); fcntl.lockf(f, fcntl.LOCK_EX); print('locked', flush=True); time.sleep({seconds})")],
+        stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "locked"
+    return holder
+
+
+def test_dpkg_lock_free_or_absent_means_no_wait(system, root):
+    assert host_state.wait_for_dpkg_lock(system) == 0
+    write(root, host_state.DPKG_FRONTEND_LOCK, "")
+    assert host_state.wait_for_dpkg_lock(system, sleep=lambda _s: pytest.fail("waited on a free lock")) == 0
+
+
+def test_dpkg_lock_held_waits_until_it_is_released(system, root):
+    holder = hold_dpkg_lock(root, 1.5)
+    try:
+        waited = host_state.wait_for_dpkg_lock(system, timeout=30, sleep=lambda s: time.sleep(0.2))
+    finally:
+        holder.wait()
+    assert waited >= 1.0
+
+
+def test_dpkg_lock_held_too_long_fails_with_the_reason(system, root):
+    holder = hold_dpkg_lock(root, 30)
+    try:
+        with pytest.raises(host_state.HostStateError, match="another package manager has held /var/lib/dpkg/lock-frontend for 0.5 s"):
+            host_state.wait_for_dpkg_lock(system, timeout=0.5, sleep=lambda s: time.sleep(0.1))
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_interrupted_install_waits_for_the_running_apt_which_may_finish_the_journal(host, system, report, root):
+    write(root, "/var/lib/dpkg/updates/0001", "")
+
+    def apt_finishes(_system):
+        os.unlink(os.path.join(root, "var/lib/dpkg/updates/0001"))
+        return 2.0
+
+    host_state.recover_dpkg(system, report, wait=apt_finishes)
+    assert host.calls == [] and report.changed is False
+    assert report.sections["dpkg_lock_waited_s"] == 2.0 and report.sections["dpkg_recovered"] is False
