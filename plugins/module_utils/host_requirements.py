@@ -306,6 +306,29 @@ def _hostname(probe, uname):
     return text or uname.get("nodename", "")
 
 
+SYSTEMD_CANARIES = ("/run/systemd/system/", "/dev/.run/systemd/", "/dev/.systemd/")
+
+
+def host_facts(probe):
+    """kernel, architecture and service_mgr as ansible.builtin.setup decides them on Linux.
+
+    service_mgr: PID 1's name unless it is init or a shell, else systemd when one of systemd's
+    canary directories exists, else sysvinit when /etc/init.d exists, else "service". Computed
+    here because importing ansible-core's fact collectors ships all of them with every preflight.
+    """
+    uname = probe.uname()
+    proc_1 = os.path.basename((probe.read("/proc/1/comm") or "").strip())
+    if proc_1 and proc_1 != "init" and not proc_1.endswith("sh"):
+        manager = proc_1
+    elif any(probe.isdir(canary) for canary in SYSTEMD_CANARIES):
+        manager = "systemd"
+    elif probe.isdir("/etc/init.d"):
+        manager = "sysvinit"
+    else:
+        manager = "service"
+    return {"kernel": uname["release"], "architecture": uname["machine"], "service_mgr": manager}
+
+
 def parse_os_release(text):
     """os-release -> {id, version_id, pretty_name, id_like}; missing keys are empty strings."""
     out = {"id": "", "version_id": "", "pretty_name": "", "id_like": ""}

@@ -123,9 +123,9 @@ options:
     default: [k3s, k3s-server, k3s-agent, containerd, kubelet, kube-apiserver, etcd, calico-node, calico-typha, typha, bird, bird6]
   gather_facts:
     description:
-      - Also return the distribution, platform and service manager facts (C(os_family),
-        C(distribution_version), C(kernel), C(service_mgr), ...) as ansible-core's own collectors
-        compute them, so that a play after the preflight needs no separate fact gathering.
+      - Also return the facts C(kernel), C(architecture) and C(service_mgr), decided as
+        M(ansible.builtin.setup) decides them on Linux, so that the host layer after the preflight
+        needs no separate fact gathering.
     type: bool
     default: false
 attributes:
@@ -170,10 +170,10 @@ EXAMPLES = r"""
 
 RETURN = r"""
 ansible_facts:
-  description: The distribution, platform and service manager facts, named as M(ansible.builtin.setup) names them.
+  description: C(kernel), C(architecture) and C(service_mgr), named as M(ansible.builtin.setup) names them.
   returned: when gather_facts is true
   type: dict
-  sample: {"os_family": "Debian", "distribution": "Ubuntu", "distribution_version": "22.04", "kernel": "5.15.0-91-generic", "service_mgr": "systemd"}
+  sample: {"kernel": "5.15.0-91-generic", "architecture": "x86_64", "service_mgr": "systemd"}
 checks:
   description: One result per check, in a fixed order.
   returned: always
@@ -211,15 +211,9 @@ msg:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.facts.system.distribution import DistributionFactCollector
-from ansible.module_utils.facts.system.platform import PlatformFactCollector
-from ansible.module_utils.facts.system.service_mgr import ServiceMgrFactCollector
 
 from ansible_collections.selfhosted.gitpod_k3s.plugins.module_utils import host_requirements as hr
 
-# Only these collectors: importing ansible-core's whole collector set would ship all of them to
-# the host with every preflight.
-FACT_COLLECTORS = (PlatformFactCollector, DistributionFactCollector, ServiceMgrFactCollector)
 
 
 class ModuleProbe(hr.Probe):
@@ -230,16 +224,6 @@ class ModuleProbe(hr.Probe):
 
     def run(self, args):
         return self.module.run_command(args, environ_update={"LC_ALL": "C", "LANG": "C"})
-
-
-def gather_facts(module):
-    """The facts the host layer reads, by ansible-core's own collectors (as setup returns them)."""
-    facts = {}
-    for collector_class in FACT_COLLECTORS:
-        # The service manager collector reads the system and distribution under their prefixed names.
-        prefixed = {f"ansible_{key}": value for key, value in facts.items()}
-        facts.update(collector_class().collect(module=module, collected_facts=prefixed))
-    return facts
 
 
 def main():
@@ -275,7 +259,7 @@ def main():
     except hr.OptionError as exc:
         module.fail_json(msg=f"host_requirements: {exc}", checks=[], passed=False)
     if module.params["gather_facts"]:
-        result["ansible_facts"] = gather_facts(module)
+        result["ansible_facts"] = hr.host_facts(ModuleProbe(module))
     if module.params["fail_on_error"] and not result["passed"]:
         module.fail_json(changed=False, **result)
     module.exit_json(changed=False, **result)

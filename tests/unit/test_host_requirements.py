@@ -482,3 +482,41 @@ def test_the_real_host_is_read_without_errors():
     result = hr.run(LiveProbe(), {})
     assert [c["id"] for c in result["checks"]] == list(hr.CHECK_IDS)
     assert all(c["status"] in ("pass", "warn", "fail") for c in result["checks"])
+
+
+@pytest.mark.parametrize("comm, dirs, expected", [
+    ("systemd\n", {"/run/systemd/system/"}, "systemd"),
+    ("process_api\n", set(), "process_api"),                 # PID 1's own name, as setup reports it
+    ("init\n", {"/run/systemd/system/"}, "systemd"),          # init: ask systemd's canaries
+    ("bash\n", {"/etc/init.d"}, "sysvinit"),                  # a shell as PID 1 says nothing
+    (None, set(), "service"),
+])
+def test_host_facts_as_setup_decides_them(comm, dirs, expected):
+    host = HostDouble()
+    host.release, host.machine = "6.8.0-31-generic", "aarch64"
+    if comm is not None:
+        host.files["/proc/1/comm"] = comm
+    host.dirs |= dirs
+    assert hr.host_facts(host) == {"kernel": "6.8.0-31-generic", "architecture": "aarch64", "service_mgr": expected}
+
+
+def test_host_facts_match_setup_on_this_machine():
+    """The facts setup's own collectors return on the machine running the tests."""
+    from ansible.module_utils.facts.system.platform import PlatformFactCollector
+    from ansible.module_utils.facts.system.service_mgr import ServiceMgrFactCollector
+
+    class Module:
+        def get_bin_path(self, name, *args, **kwargs):
+            import shutil
+            return shutil.which(name)
+
+        def run_command(self, args, **kwargs):
+            import subprocess
+            proc = subprocess.run(args, capture_output=True, text=True, check=False)
+            return proc.returncode, proc.stdout, proc.stderr
+
+    platform = PlatformFactCollector().collect(module=Module())
+    manager = ServiceMgrFactCollector().collect(module=Module(), collected_facts={"ansible_system": "Linux"})
+    ours = hr.host_facts(hr.Probe())
+    assert ours == {"kernel": platform["kernel"], "architecture": platform["architecture"],
+                    "service_mgr": manager["service_mgr"]}
