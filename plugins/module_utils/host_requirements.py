@@ -557,28 +557,7 @@ def kernel_features(probe, release):
 
 def containerd_version(probe):
     """{installed, path, output, version (str) or None, error}."""
-    path = None
-    for d in CONTAINERD_PATHS:
-        candidate = f"{d}/containerd"
-        if probe.exists(candidate):
-            path = candidate
-            break
-    if not path:
-        return {"installed": False, "path": "", "output": "", "version": None, "error": ""}
-    try:
-        rc, out, err = probe.run([path, "--version"])
-    except (OSError, NotImplementedError) as exc:
-        return {"installed": True, "path": path, "output": "", "version": None, "error": str(exc)}
-    out = (out or "").strip()
-    if rc != 0:
-        return {"installed": True, "path": path, "output": out, "version": None,
-                "error": f"`{path} --version` exited {rc}: {(err or '').strip()}"}
-    try:
-        version = versions.format_version(versions.parse_containerd(out))
-        error = ""
-    except versions.VersionError as exc:
-        version, error = None, str(exc)
-    return {"installed": True, "path": path, "output": out, "version": version, "error": error}
+    return versions.command_version("containerd", CONTAINERD_PATHS, probe.exists, probe.run, versions.parse_containerd)
 
 
 def parse_proc_net(text, proto):

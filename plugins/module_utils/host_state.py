@@ -121,9 +121,6 @@ class System:
         os.makedirs(self.path(path), mode=mode)
         os.chmod(self.path(path), mode)
 
-    def makedirs_p(self, path, mode):
-        os.makedirs(self.path(path), mode=mode, exist_ok=True)
-
     def chmod(self, path, mode):
         os.chmod(self.path(path), mode)
 
@@ -300,7 +297,8 @@ def read_answers(system, key):
 
 
 def write_answers(system, key, absent_names):
-    system.makedirs_p(os.path.dirname(ARCHIVE_ANSWERS), 0o755)
+    if system.lstat(os.path.dirname(ARCHIVE_ANSWERS)) is None:
+        system.makedirs(os.path.dirname(ARCHIVE_ANSWERS), 0o755)
     data = json.dumps({"lists": key, "absent": sorted(absent_names)}, indent=1).encode("utf-8")
     system.write_file(ARCHIVE_ANSWERS, data, 0o644, os.geteuid(), os.getegid())
 
@@ -378,20 +376,20 @@ def packages(system, report, specs, cache_valid_time=3600, now=None):
     return section
 
 
+# How each command of min_versions prints its version (the module's choices).
+VERSION_PARSERS = {"containerd": versions.parse_containerd}
+
+
 def command_version(system, command, minimum, parse, paths=("/usr/bin", "/usr/local/bin", "/usr/sbin", "/bin")):
     """Version of ``command`` (``parse`` reads its ``--version`` output); fails below ``minimum``."""
-    path = next((f"{d}/{command}" for d in paths if system.lstat(f"{d}/{command}") is not None), None)
-    if path is None:
-        return {"installed": False, "path": "", "version": None}
-    out = _run_or_fail(system, [path, "--version"])
-    try:
-        version = versions.format_version(parse(out))
-    except versions.VersionError as exc:
-        raise HostStateError(f"cannot read the version of {path}: {exc}") from None
-    if not versions.at_least(version, minimum):
-        raise HostStateError(f"{path} is version {version}; at least {minimum} is needed. Upgrade it, "
+    info = versions.command_version(command, paths, lambda path: system.lstat(path) is not None,
+                                    lambda argv: system.run(argv, None), parse)
+    if info["error"]:
+        raise HostStateError(f"cannot read the version of {info['path']}: {info['error']}")
+    if info["installed"] and not versions.at_least(info["version"], minimum):
+        raise HostStateError(f"{info['path']} is version {info['version']}; at least {minimum} is needed. Upgrade it, "
                              "or remove it so that the distribution's current package is installed")
-    return {"installed": True, "path": path, "version": version}
+    return {key: info[key] for key in ("installed", "path", "version")}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -416,29 +414,16 @@ def load_kernel_modules(system, report, names, gathered=None, release=None):
 
 
 def apply_sysctls(system, report, settings, required=(), on_unapplied="warn", persisted_in=""):
-    root = system.path(sysctl.PROC_SYS)
     try:
-        entries = sysctl.plan(settings, root=root)
+        result, diff, errors, warnings = sysctl.converge(
+            settings, root=system.path(sysctl.PROC_SYS), check_mode=report.check_mode, required=required,
+            on_unapplied=on_unapplied, file_hint=persisted_in)
     except ValueError as exc:
         raise HostStateError(f"sysctl settings: {exc}") from None
-    before = {e["key"]: e["actual"] for e in entries}
-    if not report.check_mode:
-        sysctl.apply(entries)
-    applied = {e["key"]: {"before": before[e["key"]], "after": e["expected"]}
-               for e in entries if e["action"] == sysctl.APPLY}
-    report.sections["sysctl"] = {
-        "applied": applied,
-        "unapplied": {e["key"]: {"expected": e["expected"], "actual": e["actual"], "reason": e["reason"]}
-                      for e in entries if e["action"] == sysctl.UNAPPLIED},
-        "missing": [e["key"] for e in entries if e["action"] == sysctl.MISSING],
-    }
-    if applied:
-        report.change(f"{'would set' if report.check_mode else 'set'} kernel parameters {', '.join(applied)}",
-                      {"before_header": "/proc/sys", "after_header": "/proc/sys",
-                       "before": "".join(f"{k} = {v['before']}\n" for k, v in applied.items()),
-                       "after": "".join(f"{k} = {v['after']}\n" for k, v in applied.items())})
-    errors, warnings = sysctl.policy_messages(entries, required=required, on_unapplied=on_unapplied,
-                                              check_mode=report.check_mode, file_hint=persisted_in)
+    report.sections["sysctl"] = result
+    if result["applied"]:
+        report.change(f"{'would set' if report.check_mode else 'set'} kernel parameters {', '.join(result['applied'])}",
+                      dict(diff, before_header="/proc/sys", after_header="/proc/sys"))
     report.warnings.extend(warnings)
     if errors:
         raise HostStateError("; ".join(errors))
@@ -561,7 +546,7 @@ def prune(system, report, specs):
                 continue
             if spec.get("marker_file"):
                 text = system.read_text(os.path.join(sub, spec["marker_file"])) or ""
-                if spec.get("marker", "") not in text or not text:
+                if not text or spec.get("marker", "") not in text:
                     continue
             removed.extend(absent(system, report, [sub]))
     return removed
@@ -686,9 +671,8 @@ def _converge(system, params, report):
         # In check mode a package this pass would install is not there to ask.
         if check["package"] not in managed or (report.check_mode and check["package"] in pkg["installed"]):
             continue
-        parse = versions.parse_containerd if check["command"] == "containerd" else versions.parse_version
         report.sections.setdefault("versions", {})[check["command"]] = command_version(
-            system, check["command"], check["min_version"], parse)
+            system, check["command"], check["min_version"], VERSION_PARSERS[check["command"]])
     if params.get("kernel_modules"):
         load_kernel_modules(system, report, params["kernel_modules"])
     if params.get("sysctl"):

@@ -151,3 +151,32 @@ def policy_messages(entries, required=(), on_unapplied="warn", check_mode=False,
         else:
             warnings.append(msg)
     return errors, warnings
+
+
+def converge(settings, root=PROC_SYS, check_mode=False, required=(), on_unapplied="warn", file_hint=""):
+    """Plan, apply (unless ``check_mode``) and judge: returns (result, diff, errors, warnings).
+
+    result: applied (key -> before, after), unapplied (key -> expected, actual, reason), missing
+    keys and the values the kernel now has; diff: before/after text of the applied keys, or None.
+    Raises ValueError on a bad key. The sysctl_apply module and host_state both report this.
+    """
+    entries = plan(settings, root=root)
+    before = {e["key"]: e["actual"] for e in entries}
+    if not check_mode:
+        apply(entries)
+    applied = {e["key"]: {"before": before[e["key"]], "after": e["expected"]}
+               for e in entries if e["action"] == APPLY}
+    result = {
+        "applied": applied,
+        "unapplied": {e["key"]: {"expected": e["expected"], "actual": e["actual"], "reason": e["reason"]}
+                      for e in by_action(entries, UNAPPLIED)},
+        "missing": [e["key"] for e in by_action(entries, MISSING)],
+        "values": {e["key"]: (e["expected"] if e["action"] == APPLY else e["actual"]) for e in entries},
+    }
+    diff = None
+    if applied:
+        diff = {"before": "".join(f"{k} = {v['before']}\n" for k, v in applied.items()),
+                "after": "".join(f"{k} = {v['after']}\n" for k, v in applied.items())}
+    errors, warnings = policy_messages(entries, required=required, on_unapplied=on_unapplied,
+                                       check_mode=check_mode, file_hint=file_hint)
+    return result, diff, errors, warnings

@@ -117,3 +117,28 @@ def at_least(actual, minimum):
 def format_version(version):
     """``(5, 4, 0)`` -> ``"5.4.0"``."""
     return ".".join(str(p) for p in parse_version(version))
+
+
+def command_version(command, paths, exists, run, parse):
+    """Find ``command`` in ``paths`` and ask it for ``--version``.
+
+    ``exists(path)`` and ``run(argv) -> (rc, out, err)`` reach the host; ``parse`` reads the
+    output. Returns {installed, path, output, version (str) or None, error}: an error names what
+    failed (the command's exit, or the output that is not a version), and version is then None.
+    """
+    path = next((f"{d}/{command}" for d in paths if exists(f"{d}/{command}")), None)
+    if not path:
+        return {"installed": False, "path": "", "output": "", "version": None, "error": ""}
+    try:
+        rc, out, err = run([path, "--version"])
+    except (OSError, NotImplementedError) as exc:
+        return {"installed": True, "path": path, "output": "", "version": None, "error": str(exc)}
+    out = (out or "").strip()
+    if rc != 0:
+        return {"installed": True, "path": path, "output": out, "version": None,
+                "error": f"`{path} --version` exited {rc}: {(err or '').strip()}"}
+    try:
+        version, error = format_version(parse(out)), ""
+    except VersionError as exc:
+        version, error = None, str(exc)
+    return {"installed": True, "path": path, "output": out, "version": version, "error": error}

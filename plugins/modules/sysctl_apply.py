@@ -38,16 +38,15 @@ options:
     description: File the values are persisted in, named in the warning.
     type: str
     default: ""
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Reports which keys would be written; nothing is written.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
   platform:
-    description: Target OS/families that can be operated against.
     support: full
     platforms: posix
     details: Linux hosts; reads and writes /proc/sys.
@@ -106,30 +105,14 @@ ARGUMENT_SPEC = {
 def run(module, root=sysctl.PROC_SYS):
     p = module.params
     try:
-        entries = sysctl.plan(p["settings"], root=root)
+        result, diff, errors, warnings = sysctl.converge(
+            p["settings"], root=root, check_mode=module.check_mode, required=p["required"],
+            on_unapplied=p["on_unapplied"], file_hint=p["persisted_in"])
     except ValueError as e:
         module.fail_json(msg=f"settings: {e}")
-    before = {e["key"]: e["actual"] for e in entries}
-    if not module.check_mode:
-        sysctl.apply(entries)
-    applied = {e["key"]: {"before": before[e["key"]], "after": e["expected"]}
-               for e in entries if e["action"] == sysctl.APPLY}
-    result = {
-        "changed": bool(applied),
-        "applied": applied,
-        "unapplied": {e["key"]: {"expected": e["expected"], "actual": e["actual"], "reason": e["reason"]}
-                      for e in entries if e["action"] == sysctl.UNAPPLIED},
-        "missing": [e["key"] for e in entries if e["action"] == sysctl.MISSING],
-        "values": {e["key"]: (e["expected"] if e["action"] == sysctl.APPLY else e["actual"]) for e in entries},
-    }
-    if module._diff and applied:
-        result["diff"] = {
-            "before": "".join(f"{k} = {v['before']}\n" for k, v in applied.items()),
-            "after": "".join(f"{k} = {v['after']}\n" for k, v in applied.items()),
-        }
-    errors, warnings = sysctl.policy_messages(
-        entries, required=p["required"], on_unapplied=p["on_unapplied"],
-        check_mode=module.check_mode, file_hint=p["persisted_in"])
+    result["changed"] = bool(result["applied"])
+    if module._diff and diff:
+        result["diff"] = diff
     for w in warnings:
         module.warn(w)
     if errors:
