@@ -223,18 +223,17 @@ options:
       only_if_package:
         description: Handle the unit only when this package, one of O(packages), is installed (or is installed by this call).
         type: str
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details:
       - Reports every change it would make. On a host without package lists the packages are listed
         as they would be installed, without asking the archive.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
   platform:
-    description: Target OS/families that can be operated against.
     support: full
     platforms: posix
     details: Debian and Ubuntu hosts with systemd (apt, dpkg, systemctl).
@@ -310,7 +309,9 @@ kernel_modules:
   type: dict
   returned: when kernel_modules is given
 sysctl:
-  description: applied (key -> before, after), unapplied (key -> expected, actual, reason) and missing keys.
+  description:
+    - applied (key -> before, after), unapplied (key -> expected, actual, reason), missing keys and
+      the live values, as M(selfhosted.gitpod_k3s.sysctl_apply) returns them.
   type: dict
   returned: when sysctl is given
 swap:

@@ -14,7 +14,7 @@ description:
 options:
   k3s_cluster_cidr: {description: Pod network., type: str}
   k3s_service_cidr: {description: Service network., type: str}
-  node_addresses: {description: Host to node address, to keep nodes out of the CIDRs., type: dict, default: {}}
+  node_addresses: {description: "Host to node address, to keep nodes out of the CIDRs.", type: dict, default: {}}
   labels: {description: gitpod_k3s_labels., type: dict, required: true}
   label_groups: {description: gitpod_k3s_label_groups., type: dict, required: true}
   required_labels: {description: gitpod_k3s_required_labels., type: list, elements: str, default: []}
@@ -25,11 +25,13 @@ options:
   threshold_profiles: {description: "preflight_profiles: workload to threshold name to value; each value a number >= 0.", type: dict, default: {}}
   airgap_dir: {description: k3s_airgap_dir on the controller., type: str, default: ""}
   airgap_files: {description: "Entries the air-gap directory must hold, each a glob or a list of alternative globs.", type: list, elements: raw, default: []}
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 attributes:
   check_mode: {support: full}
   diff_mode: {support: none}
   platform: {platforms: all}
-author: selfhosted.gitpod_k3s maintainers
+author: selfhosted.gitpod_k3s maintainers (@selfhosted)
 """
 
 EXAMPLES = r"""

@@ -58,17 +58,15 @@ options:
     choices: [ignore, remove]
     default: ignore
 extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
   - selfhosted.gitpod_k3s.kubectl
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
     details: One before/after diff of the managed labels per changed node.
   platform:
-    description: Target OS/families that can be operated against.
     support: full
     platforms: posix
 notes:
