@@ -153,19 +153,38 @@ def test_before_a_reset_report_goes_ahead_despite_workspaces(world):
     assert workspace_check(report(world, "validate-before-reset"))["status"] == "warn"
 
 
-def test_before_a_reset_an_unreachable_api_server_stops_unless_told_to_go_ahead(world):
-    rc, doc = world("validate.yml", objects(), "-e", "cluster_validation_before=reset", unreachable=True)
+def test_before_an_upgrade_an_unreachable_api_server_stops_unless_told_to_go_ahead(world):
+    rc, doc = world("validate.yml", objects(), "-e", "cluster_validation_before=upgrade", unreachable=True)
     assert rc == 2
     msg = result_of(doc, "Stop when the checks could not run")["msg"]
     assert msg.startswith("kubectl version -o json failed (rc=1)")
-    assert msg.endswith("Cannot tell whether Gitpod workspaces run before the reset; to go ahead anyway, set "
+    assert msg.endswith("Cannot tell whether Gitpod workspaces run before the upgrade; to go ahead anyway, set "
                         "cluster_validation_workspace_pods=report.")
-    rc, doc = world("validate.yml", objects(), "-e", "cluster_validation_before=reset",
+    rc, doc = world("validate.yml", objects(), "-e", "cluster_validation_before=upgrade",
                     "-e", "cluster_validation_workspace_pods=report", unreachable=True)
     assert rc == 0, json.dumps(doc["stats"])
-    assert "goes ahead as cluster_validation_workspace_pods is report" in result_of(
+    assert "goes ahead (cluster_validation_workspace_pods is report)" in result_of(
         doc, "Go ahead without knowing whether Gitpod workspaces run")["msg"]
+    assert not (world.tmp_path / "artifacts" / "validate-before-upgrade").exists()
+
+
+@pytest.mark.parametrize("why,extra,unreachable", [
+    ("API server down", [], True),
+    ("k3s already removed", ["-e", "cluster_validation_kubectl=/nonexistent/k3s kubectl"], False),
+    ("a kubectl that prints nothing", ["-e", "cluster_validation_kubectl=/bin/true"], False),
+])
+def test_before_a_reset_an_unreadable_cluster_does_not_stop_it(world, why, extra, unreachable):
+    rc, doc = world("validate.yml", objects(), "-e", "cluster_validation_before=reset", *extra, unreachable=unreachable)
+    assert rc == 0, json.dumps(doc["stats"])
+    msg = result_of(doc, "Go ahead without knowing whether Gitpod workspaces run")["msg"]
+    assert msg.startswith("WARNING: the cluster could not be read") and "a reset does not need" in msg
     assert not (world.tmp_path / "artifacts" / "validate-before-reset").exists()
+
+
+def test_plain_validation_still_stops_when_kubectl_is_missing(world):
+    rc, doc = world("validate.yml", objects(), "-e", "cluster_validation_kubectl=/nonexistent/k3s kubectl")
+    assert rc == 2
+    assert "'/nonexistent/k3s' (from kubectl=" in result_of(doc, "Stop when the checks could not run")["msg"]
 
 
 def test_a_bad_workspace_mode_names_the_role_variable(world):
@@ -201,3 +220,10 @@ def test_without_workspaces_the_playbook_goes_on_to_the_nodes(world, name, stage
     check_play = f"{stage.capitalize()} - no Gitpod workspace may be running"
     assert check_play in plays and plays[-1] != check_play
     assert workspace_check(report(world, f"validate-before-{stage}"))["status"] == "pass"
+
+
+def test_reset_without_confirmation_stops_at_the_confirmation_not_the_cluster(world):
+    rc, doc = world("reset.yml", objects())
+    assert rc == 2
+    assert "k3s_reset_confirm=true" in json.dumps(doc)
+    assert kubectl_calls(world) == []  # the workspace check waited for the confirmation
