@@ -74,8 +74,17 @@ DEFAULT_OPTIONS = {
     "cert_manager_crds": DEFAULT_CERT_MANAGER_CRDS,
     "cluster_issuer": "",
     "namespace": "gitpod",
+    "workspace_pods": "report",
     "secrets": [],
 }
+# What workspace_pods may be set to: "fail" (before an upgrade or reset: running workspaces would
+# be stopped) or "report" (a warning naming them).
+WORKSPACE_POD_MODES = (ck.FAIL, "report")
+# Gitpod labels every workspace pod (regular and prebuild) component=workspace.
+WORKSPACE_SELECTOR = "component=workspace"
+# Pod phases that have nothing left to stop.
+FINISHED_PHASES = ("Succeeded", "Failed")
+OPENSHIFT_NODE_LABEL_PREFIX = "node.openshift.io/"
 
 DEFAULT_CLASS_ANNOTATIONS = ("storageclass.kubernetes.io/is-default-class",
                              "storageclass.beta.kubernetes.io/is-default-class")
@@ -232,6 +241,8 @@ def normalise_options(params):
             raise ConfigError(f"{key} = {opts[key]!r} is not a version; allowed: e.g. 1.21.0 ({exc})") from None
     if opts["os_image_status"] not in (ck.FAIL, ck.WARN):
         raise ConfigError(f"os_image_status = {opts['os_image_status']!r}; allowed: fail, warn")
+    if opts["workspace_pods"] not in WORKSPACE_POD_MODES:
+        raise ConfigError(f"workspace_pods = {opts['workspace_pods']!r}; allowed: {', '.join(WORKSPACE_POD_MODES)}")
     labels = opts["labels"]
     if not isinstance(labels, dict) or not labels:
         raise ConfigError(f"labels = {labels!r} is not a mapping of label key to label name")
@@ -266,6 +277,10 @@ def gather(kubectl, opts):
                                         selector=f"k8s-app={opts['calico_daemonset']}", missing_ok=False)
     data["storageclasses"] = kubectl.items("storageclasses", missing_ok=False)
     data["namespace"] = kubectl.get("namespace", name=opts["namespace"], missing_ok=True)
+    # No namespace, no workspace pods: the call is saved.
+    data["workspace_pods"] = (kubectl.items("pods", namespace=opts["namespace"], selector=WORKSPACE_SELECTOR,
+                                            missing_ok=False)
+                              if data["namespace"] is not None else [])
     data["services"] = kubectl.items("services", all_namespaces=True, missing_ok=False)
     crd_names = {_name(c) for c in data["crds"] or []}
     data["clusterissuers"] = (kubectl.items("clusterissuers.cert-manager.io")
@@ -585,6 +600,74 @@ def check_privileged_pods(namespace_obj, opts):
                     f"{POD_SECURITY_ENFORCE}=privileged --overwrite")
 
 
+def check_namespace(namespace_obj, opts):
+    ns = opts["namespace"]
+    expected = f"namespace {ns} exists"
+    if namespace_obj is None:
+        return ck.check("namespace", ck.FAIL, expected, "not found",
+                        f"run playbooks/components.yml (it creates the namespace), or kubectl create namespace {ns}; "
+                        "Gitpod's installer installs into an existing namespace")
+    phase = ((namespace_obj.get("status") or {}).get("phase")) or "Active"
+    if phase != "Active":
+        return ck.check("namespace", ck.FAIL, expected, f"{ns} is {phase}",
+                        f"the namespace is being deleted: wait until kubectl get namespace {ns} no longer finds it, "
+                        "then create it again (playbooks/components.yml)")
+    return ck.check("namespace", ck.PASS, expected, f"{ns} Active")
+
+
+def check_workspace_pods(pods, namespace_obj, opts):
+    """Gitpod workspace pods (``component=workspace``) still running in Gitpod's namespace.
+
+    A pod in phase Succeeded or Failed has nothing left to stop and does not count. With
+    ``workspace_pods: fail`` (before an upgrade or reset) a running one fails the check; with
+    ``report`` it is a warning.
+    """
+    ns = opts["namespace"]
+    expected = f"no running pod labelled {WORKSPACE_SELECTOR} in namespace {ns}"
+    if namespace_obj is None:
+        return ck.check("workspace_pods", ck.PASS, expected, f"namespace {ns} absent: no workspace")
+    mine = [p for p in pods or [] if _meta(p).get("namespace", ns) == ns]
+    running = sorted(_name(p) for p in mine if ((p.get("status") or {}).get("phase")) not in FINISHED_PHASES)
+    finished = len(mine) - len(running)
+    done = f" ({_plural(finished, 'finished pod')} not counted)" if finished else ""
+    if not running:
+        return ck.check("workspace_pods", ck.PASS, expected, f"none running{done}")
+    shown = ", ".join(running[:5]) + (f" and {len(running) - 5} more" if len(running) > 5 else "")
+    actual = f"{_plural(len(running), 'workspace pod')} running: {shown}{done}"
+    if opts["workspace_pods"] == ck.FAIL:
+        return ck.check("workspace_pods", ck.FAIL, expected, actual,
+                        "an upgrade or reset stops these workspaces and their users lose unsaved work: ask the users "
+                        "to stop them (or stop them in Gitpod's admin dashboard) and run again; to go ahead anyway, "
+                        "set workspace_pods: report")
+    return ck.check("workspace_pods", ck.WARN, expected, actual,
+                    "these workspaces stop when k3s is upgraded or reset on their node")
+
+
+def _openshift_signs(data):
+    """What marks an OpenShift cluster: API groups of *.openshift.io CRDs, node.openshift.io/ node labels."""
+    groups = sorted({((c.get("spec") or {}).get("group")) or _name(c).split(".", 1)[-1]
+                     for c in data.get("crds") or [] if "openshift" in (((c.get("spec") or {}).get("group")) or _name(c))})
+    nodes = sorted(_name(n) for n in data.get("nodes") or []
+                   if any(k.startswith(OPENSHIFT_NODE_LABEL_PREFIX) for k in _labels_of(n)))
+    return groups, nodes
+
+
+def check_distribution(data):
+    expected = "not OpenShift"
+    groups, nodes = _openshift_signs(data)
+    if groups or nodes:
+        signs = ([f"API groups {', '.join(groups)}"] if groups else []) + (
+            [f"{OPENSHIFT_NODE_LABEL_PREFIX}* labels on {', '.join(nodes)}"] if nodes else [])
+        return ck.check("distribution", ck.FAIL, expected, "OpenShift (" + "; ".join(signs) + ")",
+                        "Gitpod Self-Hosted does not support OpenShift: use a k3s cluster (this collection) or "
+                        "another supported distribution")
+    server = ((data.get("version") or {}).get("serverVersion") or {}).get("gitVersion", "")
+    k3s_nodes = [n for n in data.get("nodes") or [] if ((n.get("spec") or {}).get("providerID") or "").startswith("k3s://")]
+    if "+k3s" in server or k3s_nodes:
+        return ck.check("distribution", ck.PASS, expected, f"k3s ({server or 'version unknown'})")
+    return ck.check("distribution", ck.PASS, expected, f"not OpenShift ({server or 'version unknown'})")
+
+
 def _servicelb_disabled(args):
     """True when k3s server arguments disable ServiceLB (--disable servicelb, --disable=a,servicelb, --no-deploy)."""
     values = []
@@ -722,6 +805,7 @@ def evaluate(data, opts):
 
     out = [
         check_server_version(data.get("version"), opts),
+        check_distribution(data),
         fold("ready"),
         fold("kubelet_version"),
         fold("container_runtime"),
@@ -738,7 +822,9 @@ def evaluate(data, opts):
         check_cert_manager_webhook(data.get("deployments"), opts),
         check_cluster_issuer(data.get("clusterissuers"), opts),
         check_default_storage_class(data.get("storageclasses")),
+        check_namespace(data.get("namespace"), opts),
         check_privileged_pods(data.get("namespace"), opts),
+        check_workspace_pods(data.get("workspace_pods"), data.get("namespace"), opts),
         check_load_balancer(data),
     ]
     for secret in opts["secrets"]:

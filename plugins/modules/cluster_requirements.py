@@ -12,15 +12,16 @@ description:
   - Reads the cluster with C(kubectl ... -o json) and returns the checks Gitpod's installer (C(validate cluster))
     and its KOTS preflight made, as C({id, status, expected, actual, hint}) with status C(pass), C(warn) or C(fail),
     the same shape as the host preflight (M(selfhosted.gitpod_k3s.host_requirements)).
-  - "Checks: Kubernetes server and every kubelet version; every node Ready; containerd as the runtime of every node;
-    kernel and OS image of every node; every required label on at least one node; vCPU and memory per node by the
-    Gitpod labels it carries; Calico ready (DaemonSet and on every node); cert-manager CRDs, webhook and a
-    ClusterIssuer (warning when none); a default StorageClass; privileged pods allowed in Gitpod's namespace;
-    a LoadBalancer provider; and, when O(secrets) names them, the Secrets Gitpod's installer reads."
+  - "Checks: Kubernetes server and every kubelet version; the distribution is not OpenShift; every node Ready;
+    containerd as the runtime of every node; kernel and OS image of every node; every required label on at least one
+    node; vCPU and memory per node by the Gitpod labels it carries; Calico ready (DaemonSet and on every node);
+    cert-manager CRDs, webhook and a ClusterIssuer (warning when none); a default StorageClass; Gitpod's namespace
+    exists and allows privileged pods; no Gitpod workspace pod runs in it (see O(workspace_pods)); a LoadBalancer
+    provider; and, when O(secrets) names them, the Secrets Gitpod's installer reads."
   - Per-node checks are returned under RV(node_checks) and folded into one check each in RV(checks)
     (status of the worst node), so RV(checks) decides RV(passed).
-  - Changes nothing. Needs read access to nodes, CRDs, Deployments, DaemonSets, pods, StorageClasses, Namespaces,
-    Services and the named Secrets (only their key names are kept; values never leave the module).
+  - Changes nothing. Needs read access to nodes, CRDs, Deployments, DaemonSets, pods (Calico's and Gitpod's namespace),
+    StorageClasses, Namespaces, Services and the named Secrets (only their key names are kept; values never leave the module).
 options:
   min_kubernetes_version:
     description: Lowest Kubernetes version for the API server and every kubelet.
@@ -98,9 +99,17 @@ options:
     type: str
     default: ""
   namespace:
-    description: Gitpod's namespace (Pod Security labels, and the default namespace of O(secrets)).
+    description: Gitpod's namespace (must exist; its Pod Security labels, its workspace pods, and the default namespace of O(secrets)).
     type: str
     default: gitpod
+  workspace_pods:
+    description:
+      - What a running Gitpod workspace pod (label C(component=workspace), phase neither Succeeded nor Failed) in
+        O(namespace) makes of the C(workspace_pods) check.
+      - C(fail) before an upgrade or reset, which would stop those workspaces; C(report) (a warning) otherwise.
+    type: str
+    choices: [fail, report]
+    default: report
   secrets:
     description:
       - Secrets that must exist with the given data keys. Empty (the default) checks none; list them once the
@@ -153,6 +162,12 @@ EXAMPLES = r"""
   run_once: true
   become: true
 
+- name: Before an upgrade, running Gitpod workspaces fail the task (as any other failing check does)
+  selfhosted.gitpod_k3s.cluster_requirements:
+    workspace_pods: fail
+  run_once: true
+  become: true
+
 - name: Collect the checks without failing, with relaxed vCPU thresholds and the Secrets checked
   selfhosted.gitpod_k3s.cluster_requirements:
     kubectl: kubectl
@@ -201,14 +216,15 @@ counts:
   description: Number of checks per status.
   type: dict
   returned: always
-  sample: {pass: 21, warn: 1, fail: 0}
+  sample: {pass: 24, warn: 1, fail: 0}
 """
 
-from ansible.module_utils.basic import AnsibleModule
+# Imports follow the documentation blocks, as in every Ansible module (hence E402).
+from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
-from ansible_collections.selfhosted.gitpod_k3s.plugins.module_utils import checks as ck
-from ansible_collections.selfhosted.gitpod_k3s.plugins.module_utils import cluster_requirements as cr
-from ansible_collections.selfhosted.gitpod_k3s.plugins.module_utils.kubectl import (
+from ansible_collections.selfhosted.gitpod_k3s.plugins.module_utils import checks as ck  # noqa: E402
+from ansible_collections.selfhosted.gitpod_k3s.plugins.module_utils import cluster_requirements as cr  # noqa: E402
+from ansible_collections.selfhosted.gitpod_k3s.plugins.module_utils.kubectl import (  # noqa: E402
     KUBECTL_ARGUMENT_SPEC, KubectlError, from_module)
 
 
@@ -229,6 +245,7 @@ def main():
         cert_manager_crds=dict(type="list", elements="str", default=list(cr.DEFAULT_CERT_MANAGER_CRDS)),
         cluster_issuer=dict(type="str", default=""),
         namespace=dict(type="str", default="gitpod"),
+        workspace_pods=dict(type="str", choices=list(cr.WORKSPACE_POD_MODES), default=cr.DEFAULT_OPTIONS["workspace_pods"]),
         secrets=dict(type="list", elements="dict", default=[], no_log=False, options=dict(
             name=dict(type="str", required=True),
             keys=dict(type="list", elements="str", required=True, no_log=False),

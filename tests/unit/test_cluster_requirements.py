@@ -102,8 +102,18 @@ def test_module_reads_the_cluster_in_a_fixed_number_of_kubectl_calls():
     run(double)
     verbs = [" ".join(c[2:4]) for c in double.calls]
     assert verbs == ["version -o", "get nodes", "get customresourcedefinitions", "get deployments", "get daemonsets",
-                     "get pods", "get storageclasses", "get namespace", "get services", "get clusterissuers.cert-manager.io"]
+                     "get pods", "get storageclasses", "get namespace", "get pods", "get services",
+                     "get clusterissuers.cert-manager.io"]
     assert all("--request-timeout=30s" in c for c in double.calls)
+    workspace_call = double.calls[8]
+    assert workspace_call[workspace_call.index("--namespace") + 1] == "gitpod"
+    assert workspace_call[workspace_call.index("--selector") + 1] == "component=workspace"
+
+
+def test_no_workspace_pod_call_without_gitpods_namespace():
+    double = cluster(namespaces="namespaces-no-gitpod.json")
+    run(double)
+    assert [c for c in double.calls if "component=workspace" in c] == []
 
 
 # ---------------------------------------------------------------- versions, runtime, kernel, OS
@@ -466,6 +476,136 @@ def test_baseline_namespace_fails_and_privileged_passes():
     assert got["status"] == "fail" and "pod-security.kubernetes.io/enforce=privileged" in got["hint"]
     ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] = "privileged"
     assert by_id(run(double)[1])["privileged_pods"]["status"] == "pass"
+
+
+# ---------------------------------------------------------------- Gitpod's namespace and its workspaces
+
+def test_gitpods_namespace_exists():
+    got = by_id(run(cluster())[1])["namespace"]
+    assert (got["status"], got["expected"], got["actual"]) == ("pass", "namespace gitpod exists", "gitpod Active")
+
+
+def test_missing_namespace_fails_even_though_privileged_pods_pass():
+    result = run(cluster(namespaces="namespaces-no-gitpod.json"))[1]
+    got = by_id(result)
+    assert got["namespace"]["status"] == "fail" and got["namespace"]["actual"] == "not found"
+    assert "playbooks/components.yml" in got["namespace"]["hint"]
+    assert got["privileged_pods"]["status"] == "pass" and result["passed"] is False
+
+
+def test_namespace_being_deleted_fails():
+    got = by_id(run(cluster(namespaces="namespaces-gitpod-terminating.json"))[1])["namespace"]
+    assert got["status"] == "fail" and got["actual"] == "gitpod is Terminating"
+
+
+def test_namespace_option_is_followed():
+    got = by_id(run(cluster(), namespace="gitpod-prod")[1])["namespace"]
+    assert got["status"] == "fail" and got["expected"] == "namespace gitpod-prod exists"
+
+
+def with_workspaces(fixture="pods-gitpod-workspaces.json", **files):
+    double = cluster(**files)
+    double.objects["pods"] = double.objects["pods"] + items(fixture)
+    return double
+
+
+def test_no_workspace_pod_passes():
+    got = by_id(run(cluster())[1])["workspace_pods"]
+    assert (got["status"], got["actual"]) == ("pass", "none running")
+    assert got["expected"] == "no running pod labelled component=workspace in namespace gitpod"
+
+
+def test_running_workspaces_are_reported_as_a_warning_by_default():
+    code, result = run(with_workspaces(), fail_on_error=True)
+    got = by_id(result)["workspace_pods"]
+    assert code == 0 and result["passed"] is True and got["status"] == "warn"
+    # the regular workspace and the prebuild; the finished one and Gitpod's server pod are not counted
+    assert got["actual"].startswith("2 workspace pods running: prebuild-") and ", ws-" in got["actual"]
+    assert got["actual"].endswith("(1 finished pod not counted)")
+    assert "server-" not in got["actual"]
+
+
+def test_running_workspaces_fail_before_an_upgrade_or_reset():
+    code, result = run(with_workspaces(), workspace_pods="fail", fail_on_error=True)
+    got = by_id(result)["workspace_pods"]
+    assert code == 1 and result["passed"] is False and got["status"] == "fail"
+    assert "unsaved work" in got["hint"] and "workspace_pods: report" in got["hint"]
+    assert "- workspace_pods: expected no running pod labelled component=workspace" in result["msg"]
+
+
+def test_only_finished_workspace_pods_pass_in_fail_mode():
+    got = by_id(run(with_workspaces("pods-gitpod-finished.json"), workspace_pods="fail")[1])["workspace_pods"]
+    assert (got["status"], got["actual"]) == ("pass", "none running (1 finished pod not counted)")
+
+
+def test_pending_workspace_pod_counts_as_running():
+    double = with_workspaces("pods-gitpod-finished.json")
+    pod = next(p for p in double.objects["pods"] if p["metadata"]["name"].startswith("ws-"))
+    pod["status"]["phase"] = "Pending"
+    got = by_id(run(double, workspace_pods="fail")[1])["workspace_pods"]
+    assert got["status"] == "fail" and got["actual"].startswith("1 workspace pod running: ws-")
+
+
+def test_workspace_pods_of_another_namespace_do_not_count():
+    double = with_workspaces()
+    for pod in double.objects["pods"]:
+        if pod["metadata"]["namespace"] == "gitpod":
+            pod["metadata"]["namespace"] = "gitpod-staging"
+    assert by_id(run(double, workspace_pods="fail")[1])["workspace_pods"]["status"] == "pass"
+
+
+def test_many_workspaces_are_summarised():
+    double = cluster()
+    template = items("pods-gitpod-workspaces.json")[0]
+    for i in range(7):
+        pod = copy.deepcopy(template)
+        pod["metadata"]["name"] = f"ws-{i:02d}"
+        double.objects["pods"].append(pod)
+    got = by_id(run(double, workspace_pods="fail")[1])["workspace_pods"]
+    assert got["actual"] == "7 workspace pods running: ws-00, ws-01, ws-02, ws-03, ws-04 and 2 more"
+
+
+def test_workspace_pods_without_the_namespace_pass():
+    got = by_id(run(with_workspaces(namespaces="namespaces-no-gitpod.json"), workspace_pods="fail")[1])["workspace_pods"]
+    assert (got["status"], got["actual"]) == ("pass", "namespace gitpod absent: no workspace")
+
+
+def test_bad_workspace_pods_mode_is_rejected_before_kubectl_runs():
+    double = cluster()
+    code, result = run(double, workspace_pods="ignore")
+    assert code == 1 and "value of workspace_pods must be one of: fail, report, got: ignore" in result["msg"]
+    assert double.calls == []
+    with pytest.raises(cr.ConfigError, match="workspace_pods = 'warn'; allowed: fail, report"):
+        cr.normalise_options({"workspace_pods": "warn"})
+
+
+# ---------------------------------------------------------------- distribution
+
+def test_k3s_is_a_supported_distribution():
+    got = by_id(run(cluster())[1])["distribution"]
+    assert (got["status"], got["expected"], got["actual"]) == ("pass", "not OpenShift", "k3s (v1.28.5+k3s1)")
+
+
+def test_openshift_crds_fail_the_distribution():
+    got = by_id(run(cluster(customresourcedefinitions="crds-openshift.json"))[1])["distribution"]
+    assert got["status"] == "fail"
+    assert got["actual"] == "OpenShift (API groups config.openshift.io, security.openshift.io)"
+    assert "does not support OpenShift" in got["hint"]
+
+
+def test_openshift_node_labels_fail_the_distribution():
+    double = cluster()
+    node(double, "gitpod-agent-1")["metadata"]["labels"]["node.openshift.io/os_id"] = "rhcos"
+    got = by_id(run(double)[1])["distribution"]
+    assert got["status"] == "fail" and got["actual"] == "OpenShift (node.openshift.io/* labels on gitpod-agent-1)"
+
+
+def test_another_distribution_passes_without_being_called_k3s():
+    double = cluster("single")
+    double.version["serverVersion"]["gitVersion"] = "v1.28.5"
+    node(double, "gitpod-1")["spec"].pop("providerID")
+    got = by_id(run(double)[1])["distribution"]
+    assert (got["status"], got["actual"]) == ("pass", "not OpenShift (v1.28.5)")
 
 
 def test_servicelb_enabled_passes_before_any_loadbalancer_service():
