@@ -169,3 +169,18 @@ def check_airgap_dir(path, required):
     if missing:
         return [f"k3s_airgap_dir = {path!r} lacks {', '.join(missing)}; allowed: a directory holding {wanted}"]
     return []
+
+
+# Calico IP pool encapsulations that route over BGP: the Tigera operator refuses them with BGP off
+# (tigera/operator pkg/controller/installation/validation.go).
+CALICO_BGP_ENCAPSULATIONS = ("IPIP", "IPIPCrossSubnet", "None")
+
+
+def check_calico_network(encapsulation, bgp):
+    """calico_encapsulation and calico_bgp: IPIP, IPIPCrossSubnet and None need calico_bgp Enabled."""
+    if encapsulation in CALICO_BGP_ENCAPSULATIONS and bgp != "Enabled":
+        return [f"calico_encapsulation = {encapsulation!r} needs calico_bgp = 'Enabled' (given {bgp!r}): "
+                "the Tigera operator programs IPIP and unencapsulated routes over BGP; allowed: calico_bgp 'Enabled' "
+                "with IPIP, IPIPCrossSubnet or None, or calico_encapsulation VXLAN or VXLANCrossSubnet with BGP "
+                "'Disabled' or 'Enabled'"]
+    return []

@@ -15,8 +15,8 @@ options:
   k3s_cluster_cidr: {description: Pod network., type: str}
   k3s_service_cidr: {description: Service network., type: str}
   node_addresses: {description: "Host to node address, to keep nodes out of the CIDRs.", type: dict, default: {}}
-  labels: {description: gitpod_k3s_labels., type: dict, required: true}
-  label_groups: {description: gitpod_k3s_label_groups., type: dict, required: true}
+  labels: {description: gitpod_k3s_labels. The label checks run when labels or label_groups is given., type: dict}
+  label_groups: {description: gitpod_k3s_label_groups., type: dict}
   required_labels: {description: gitpod_k3s_required_labels., type: list, elements: str, default: []}
   inventory_groups: {description: Names of the inventory's groups., type: list, elements: str, default: []}
   domain: {description: gitpod_k3s_domain., type: str, default: ""}
@@ -25,6 +25,10 @@ options:
   threshold_profiles: {description: "preflight_profiles: workload to threshold name to value; each value a number >= 0.", type: dict, default: {}}
   airgap_dir: {description: k3s_airgap_dir on the controller., type: str, default: ""}
   airgap_files: {description: "Entries the air-gap directory must hold, each a glob or a list of alternative globs.", type: list, elements: raw, default: []}
+  calico_encapsulation:
+    description: "Calico IP pool encapsulation; IPIP, IPIPCrossSubnet and None need calico_bgp Enabled. Not checked when omitted."
+    type: str
+  calico_bgp: {description: Calico BGP (Enabled or Disabled)., type: str}
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
 attributes:

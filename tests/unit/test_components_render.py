@@ -13,19 +13,21 @@ import base64
 import json
 import os
 import stat
-import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import yaml
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "render"))
+from rendering import failure_messages  # noqa: E402  (tests/render is not a package)
+from rendering import run_components_many as run_many  # noqa: E402
+from rendering import load_manifests as load_directory  # noqa: E402
+
 kubernetes_validate = pytest.importorskip("kubernetes_validate")
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-PLAYBOOK = os.path.join(REPO, "playbooks", "components.yml")
 K8S_VERSION = "1.31.0"
-CORE_KINDS = {"Namespace", "Secret", "ConfigMap", "Service", "StatefulSet", "Job", "Deployment"}
-ANSIBLE_PLAYBOOK = os.path.join(os.path.dirname(sys.executable), "ansible-playbook")
+CORE_KINDS = {"Namespace", "Secret", "ConfigMap", "Service", "StatefulSet", "Job", "Deployment", "PersistentVolumeClaim"}
 
 # Required fields of the custom resources the roles write (cert-manager.io/v1 and helm.cattle.io/v1).
 CR_REQUIRED = {
@@ -35,76 +37,12 @@ CR_REQUIRED = {
 }
 
 
-def _command(tmp, extra, check=False, verbose=False):
-    tmp.mkdir(parents=True, exist_ok=True)
-    inventory = tmp / "inventory.yml"
-    inventory.write_text(yaml.safe_dump({"all": {"children": {"k3s_servers": {"hosts": {"localhost": {
-        "ansible_connection": "local",
-        "ansible_python_interpreter": sys.executable,
-        "ansible_become": False,
-    }}}}}}))
-    variables = {
-        "cert_manager_wait": False,
-        "cert_manager_manifests_dir": str(tmp / "manifests"),
-        "components_manifests_dir": str(tmp / "manifests"),
-        "gitpod_k3s_artifacts_dir": str(tmp / "artifacts"),
-        "components_registry_htpasswd_rounds": 4,
-    }
-    variables.update(extra)
-    cmd = [ANSIBLE_PLAYBOOK, "-i", str(inventory), PLAYBOOK, "-e", json.dumps(variables)]
-    if check:
-        cmd.append("--check")
-    if verbose:
-        cmd.append("-vvv")
-    return cmd
-
-
-def run_many(jobs):
-    """Run ansible-playbook for each (tmp, extra, check) at once; return [(rc, json_output)] in order.
-
-    The runs are independent (own directories), so they go in parallel to keep the suite short.
-    """
-    env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="ansible.posix.json", ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"),
-               ANSIBLE_NOCOLOR="1")
-    verbose_env = dict(env, ANSIBLE_STDOUT_CALLBACK="ansible.builtin.default")
-    procs = [subprocess.Popen(_command(*job), cwd=REPO, env=verbose_env if len(job) > 3 and job[3] else env,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for job in jobs]
-    results = []
-    for job, proc in zip(jobs, procs):
-        stdout, stderr = proc.communicate(timeout=600)
-        if len(job) > 3 and job[3]:
-            results.append((proc.returncode, stdout + stderr))  # -vvv: the raw text
-            continue
-        try:
-            out = json.loads(stdout)
-        except ValueError:
-            pytest.fail(f"ansible-playbook printed no JSON (rc {proc.returncode}):\n{stdout[-3000:]}")
-        results.append((proc.returncode, out))
-    return results
-
-
 def stats(out):
     return out["stats"]["localhost"]
 
 
-def failure_messages(out):
-    msgs = []
-    for play in out["plays"]:
-        for task in play["tasks"]:
-            res = task["hosts"].get("localhost", {})
-            if res.get("failed"):
-                msgs.append(res.get("msg", ""))
-    return msgs
-
-
 def load_manifests(tmp):
-    docs = {}
-    for name in sorted(os.listdir(tmp / "manifests")):
-        path = tmp / "manifests" / name
-        with open(path) as fh:
-            docs[name] = [d for d in yaml.safe_load_all(fh) if d is not None]
-    return docs
+    return load_directory(tmp / "manifests")
 
 
 def get(obj, dotted):
@@ -129,6 +67,13 @@ def validate_all(docs):
             assert obj["metadata"]["name"], f"{name}: object without a name"
             by_key[(kind, obj["metadata"].get("namespace", ""), obj["metadata"]["name"])] = obj
     return by_key
+
+
+def bucket_job(objs):
+    """The MinIO bucket Job (its name ends in a hash of its pod template's inputs)."""
+    jobs = [obj for (kind, _, name), obj in objs.items() if kind == "Job" and name.startswith("gitpod-k3s-minio-buckets-")]
+    assert len(jobs) == 1, list(objs)
+    return jobs[0]
 
 
 def secret_data(obj):
@@ -359,7 +304,7 @@ def test_registry_uses_minio_over_s3_with_tls_and_htpasswd(default_run):
     assert user == "gitpod" and hashed.startswith("$2b$10$")
     cert = objs[("Certificate", "gitpod", "gitpod-k3s-registry-tls")]["spec"]
     assert "registry.gitpod.svc.cluster.local" in cert["dnsNames"] and cert["issuerRef"]["name"] == "gitpod-k3s-ca"
-    job = objs[("Job", "gitpod", "gitpod-k3s-minio-buckets")]["spec"]["template"]["spec"]["containers"][0]
+    job = bucket_job(objs)["spec"]["template"]["spec"]["containers"][0]
     assert "gitpod/gitpod gitpod/gitpod-registry" in job["args"][0]
 
 
@@ -425,10 +370,13 @@ def test_mysql_8_pvc_registry_acme_cloudflare_and_a_mirror(runs):
     assert mysql["volumeClaimTemplates"][0]["spec"]["storageClassName"] == "fast"
     assert "default_authentication_plugin = mysql_native_password" in objs[("ConfigMap", "gitpod", "gitpod-k3s-mysql")]["data"]["gitpod.cnf"]
     registry = objs[("StatefulSet", "gitpod", "registry")]["spec"]
-    assert registry["volumeClaimTemplates"][0]["metadata"]["name"] == "data"
+    assert "volumeClaimTemplates" not in registry  # its own claim: the storage can be switched later
+    volumes = {v["name"]: v for v in registry["template"]["spec"]["volumes"]}
+    assert volumes["data"]["persistentVolumeClaim"] == {"claimName": "registry-data"}
+    assert objs[("PersistentVolumeClaim", "gitpod", "registry-data")]["spec"]["storageClassName"] == "fast"
     config = yaml.safe_load(secret_data(objs[("Secret", "gitpod", "gitpod-k3s-registry")])["config.yml"])
     assert config["storage"]["filesystem"] == {"rootdirectory": "/var/lib/registry"} and "s3" not in config["storage"]
-    job = objs[("Job", "gitpod", "gitpod-k3s-minio-buckets")]["spec"]["template"]["spec"]["containers"][0]
+    job = bucket_job(objs)["spec"]["template"]["spec"]["containers"][0]
     assert "gitpod-registry" not in job["args"][0]
     acme = objs[("ClusterIssuer", "", "gitpod-k3s-acme")]["spec"]["acme"]
     assert acme["email"] == "ops@example.com"

@@ -113,3 +113,22 @@ def test_airgap_dir(tmp_path):
     assert "lacks k3s-airgap-images-*" in iv.check_airgap_dir(str(tmp_path), required)[0]
     (tmp_path / "k3s-airgap-images-arm64.tar.gz").write_text("x")
     assert iv.check_airgap_dir(str(tmp_path), required) == []
+
+
+@pytest.mark.parametrize("encapsulation", ["VXLAN", "VXLANCrossSubnet"])
+@pytest.mark.parametrize("bgp", ["Enabled", "Disabled"])
+def test_vxlan_works_with_or_without_bgp(encapsulation, bgp):
+    assert iv.check_calico_network(encapsulation, bgp) == []
+
+
+@pytest.mark.parametrize("encapsulation", ["IPIP", "IPIPCrossSubnet", "None"])
+def test_bgp_routed_encapsulations_pass_with_bgp(encapsulation):
+    assert iv.check_calico_network(encapsulation, "Enabled") == []
+
+
+@pytest.mark.parametrize("encapsulation", ["IPIP", "IPIPCrossSubnet", "None"])
+def test_bgp_routed_encapsulations_without_bgp_are_rejected(encapsulation):
+    errors = iv.check_calico_network(encapsulation, "Disabled")
+    assert len(errors) == 1
+    assert f"calico_encapsulation = {encapsulation!r} needs calico_bgp = 'Enabled' (given 'Disabled')" in errors[0]
+    assert "VXLAN or VXLANCrossSubnet" in errors[0]

@@ -13,10 +13,7 @@ embedded containerd and an API VIP, an air-gapped single node; plus inventories 
 from __future__ import annotations
 
 import base64
-import hashlib
 import io
-import json
-import os
 import subprocess
 import sys
 import tarfile
@@ -27,8 +24,10 @@ import kubernetes_validate
 import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parents[2]
-PLAYBOOK = REPO / "tests" / "render" / "render.yml"
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "render"))
+from rendering import (  # noqa: E402  (tests/render is not a package)
+    REPO, example_overlay, failures, host, inventory, load, rendered_files, run_render, write_airgap_dir)
+
 K8S_VERSION = "1.31.0"  # the minor of the default k3s_version (v1.31.4+k3s1)
 
 # Fields of helm.cattle.io/v1 HelmChartSpec (k3s-io/helm-controller pkg/apis/helm.cattle.io/v1/types.go).
@@ -59,71 +58,6 @@ AGENT_FORBIDDEN = {"flannel-backend", "disable-network-policy", "disable", "clus
                    "cluster-init", "tls-san", "write-kubeconfig-mode"}
 
 
-def host(name: str, ip: str, arch: str = "x86_64", **extra) -> dict:
-    return {name: {"ansible_architecture": arch, "ansible_default_ipv4": {"address": ip},
-                   "ansible_hostname": name, **extra}}
-
-
-def inventory(servers: dict, agents: dict, groups: dict | None = None, all_vars: dict | None = None) -> dict:
-    children = {"k3s_servers": {"hosts": servers}, "k3s_agents": {"hosts": agents}}
-    for group, members in (groups or {}).items():
-        children[group] = {"hosts": {m: {} for m in members}}
-    return {"all": {"vars": {"ansible_python_interpreter": sys.executable,
-                             **(all_vars or {})},
-                    "children": children}}
-
-
-def run_render(tmp: Path, inv: dict, expect_ok: bool = True,
-               base_inventory: Path | None = None) -> tuple[Path, subprocess.CompletedProcess]:
-    """Render `inv` (laid over base_inventory when given) into tmp/out/<host>.json."""
-    tmp.mkdir(parents=True, exist_ok=True)
-    inv_file = tmp / "inventory.yml"
-    inv_file.write_text(yaml.safe_dump(inv))
-    inventories = (["-i", str(base_inventory)] if base_inventory else []) + ["-i", str(inv_file)]
-    out = tmp / "out"
-    out.mkdir(exist_ok=True)
-    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_STDOUT_CALLBACK="ansible.posix.json",
-               ANSIBLE_NOCOLOR="1", ANSIBLE_LOCALHOST_WARNING="0", ANSIBLE_INVENTORY_UNPARSED_WARNING="0")
-    proc = subprocess.run(
-        ["ansible-playbook", *inventories, str(PLAYBOOK), "-e", f"render_dir={out}"],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=300, check=False)
-    if expect_ok:
-        assert proc.returncode == 0, f"render failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-2000:]}"
-    return out, proc
-
-
-def failures(proc: subprocess.CompletedProcess) -> dict[str, list[str]]:
-    """Failure messages per host from the ansible.posix.json callback output."""
-    data = json.loads(proc.stdout)
-    found: dict[str, list[str]] = {}
-    for play in data["plays"]:
-        for task in play["tasks"]:
-            for hostname, result in task["hosts"].items():
-                messages = []
-                if result.get("failed"):
-                    messages.append(str(result.get("msg", "")))
-                for item in result.get("results", []) or []:
-                    if isinstance(item, dict) and item.get("failed"):
-                        messages.append(str(item.get("msg", "")))
-                if messages:
-                    found.setdefault(hostname, []).extend(messages)
-    return found
-
-
-def rendered_files(out: Path, hostname: str) -> dict[str, str]:
-    """File name -> rendered text, as tests/render/render.yml wrote them for the host."""
-    return json.loads((out / f"{hostname}.json").read_text())
-
-
-def load(out: Path, hostname: str, name: str):
-    text = rendered_files(out, hostname)[name]
-    if name.endswith(".json"):
-        return json.loads(text)
-    if name.endswith((".yaml", ".yml")):
-        return yaml.safe_load(text)
-    return text
-
-
 def unit_directives(text: str) -> dict[str, list[str]]:
     directives: dict[str, list[str]] = {}
     for line in text.splitlines():
@@ -136,39 +70,6 @@ def unit_directives(text: str) -> dict[str, list[str]]:
 # --- rendered inventories (one ansible-playbook run each, all started together) ----------------
 
 META_WS = {"gitpod_meta": ["s1"], "gitpod_workspace": ["s1"]}
-
-
-def make_chart_archive() -> bytes:
-    """A minimal tigera-operator chart archive (only for the render test)."""
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        data = b"apiVersion: v2\nname: tigera-operator\nversion: v3.30.3\n"
-        info = tarfile.TarInfo("tigera-operator/Chart.yaml")
-        info.size = len(data)
-        tar.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
-
-
-def write_airgap_dir(path: Path, arch: str = "amd64", corrupt: str | None = None, omit: str | None = None) -> dict:
-    """Files named as in a k3s release plus Calico's chart; contents are stand-ins (render test only)."""
-    path.mkdir(parents=True, exist_ok=True)
-    files = {
-        ("k3s" if arch == "amd64" else f"k3s-{arch}"): b"stand-in for the k3s binary\n",
-        f"k3s-airgap-images-{arch}.tar.zst": b"stand-in images\n",
-        "calico-images-amd64.tar": b"stand-in calico images\n",
-        "tigera-operator-v3.30.3.tgz": make_chart_archive(),
-    }
-    sums = {name: hashlib.sha256(data).hexdigest() for name, data in files.items()}
-    if corrupt:
-        sums[corrupt] = "0" * 64
-    for name, data in files.items():
-        if name != omit:
-            (path / name).write_bytes(data)
-    release = [n for n in files if n.startswith("k3s")]
-    extra = [n for n in files if not n.startswith("k3s")]
-    (path / f"sha256sum-{arch}.txt").write_text("".join(f"{sums[n]}  {n}\n" for n in release))
-    (path / "sha256sum-extra.txt").write_text("".join(f"{sums[n]}  {n}\n" for n in extra))
-    return files
 
 
 def scenarios(tmp: Path) -> dict[str, dict]:
@@ -209,7 +110,7 @@ def scenarios(tmp: Path) -> dict[str, dict]:
         "airgap": inventory(
             host("s1", "192.0.2.11"), {}, META_WS,
             {"k3s_airgap_dir": str(airgap_dir), "calico_airgap_dir": str(airgap_dir),
-             "k3s_airgap_extra_images": ["calico-images-amd64.tar"]}),
+             "k3s_airgap_extra_images": ["calico-images-amd64.tar"], "calico_registry": "mirror.example.com:5000/"}),
         # One valid server and agents that each carry one bad value.
         "bad": inventory(host("s1", "192.0.2.11"), {
             **host("bad-version", "192.0.2.31", k3s_version="1.31.4"),
@@ -220,7 +121,11 @@ def scenarios(tmp: Path) -> dict[str, dict]:
             **host("bad-encap", "192.0.2.36", calico_encapsulation="GRE"),
             **host("bad-arch", "192.0.2.37", arch="sparc64"),
             **host("bad-kubelet", "192.0.2.38", k3s_kubelet_args=["--max-pods=10"]),
+            # The operator refuses IPIP and unencapsulated pools without BGP.
+            **host("bad-ipip", "192.0.2.40", calico_encapsulation="IPIP"),
+            **host("bad-none", "192.0.2.41", calico_encapsulation="None", calico_bgp="Disabled"),
             **host("good-agent", "192.0.2.39"),
+            **host("good-ipip-bgp", "192.0.2.42", calico_encapsulation="IPIPCrossSubnet", calico_bgp="Enabled"),
         }),
         "servers2": inventory({**host("s1", "192.0.2.11"), **host("s2", "192.0.2.12")}, {}),
         "servers4": inventory({**three, **host("s4", "192.0.2.14")}, {}),
@@ -241,12 +146,7 @@ def renders(tmp_path_factory):
     with ThreadPoolExecutor(max_workers=3) as pool:
         futures = {name: pool.submit(run_render, tmp / name, inv, False) for name, inv in todo.items()}
         # inventories/example with stand-in facts for its five hosts.
-        example_facts = {"all": {"vars": {"ansible_connection": "local",
-                                          "ansible_python_interpreter": sys.executable},
-                                 "hosts": {**host("server1", "10.0.0.11"), **host("server2", "10.0.0.12"),
-                                           **host("server3", "10.0.0.13"), **host("agent1", "10.0.0.21"),
-                                           **host("agent2", "10.0.0.22")}}}
-        futures["example"] = pool.submit(run_render, tmp / "example", example_facts, False,
+        futures["example"] = pool.submit(run_render, tmp / "example", example_overlay(), False,
                                          REPO / "inventories" / "example")
         results = {name: future.result() for name, future in futures.items()}
     return {name: (out, proc, tmp) for name, (out, proc) in results.items()}
@@ -519,7 +419,7 @@ def check_installation(inst: dict, cidr: str) -> dict:
     net = spec["calicoNetwork"]
     assert set(net) <= CALICO_NETWORK_FIELDS, set(net) - CALICO_NETWORK_FIELDS
     assert net["containerIPForwarding"] == "Enabled"
-    assert isinstance(net["mtu"], int)
+    assert isinstance(net.get("mtu", 0), int)
     assert len(net["ipPools"]) == 1
     pool = net["ipPools"][0]
     assert set(pool) <= IPPOOL_FIELDS
@@ -533,7 +433,10 @@ def test_installation_defaults(single):
     spec = check_installation(load(single, "s1", "gitpod-calico-installation.yaml"), "10.42.0.0/16")
     net = spec["calicoNetwork"]
     assert net["ipPools"][0]["encapsulation"] == "VXLANCrossSubnet"
-    assert net["mtu"] == 1450
+    assert "mtu" not in net  # Calico detects the MTU from the node's interfaces
+    assert "registry" not in spec
+    values = yaml.safe_load(load(single, "s1", "gitpod-calico-operator.yaml")["spec"]["valuesContent"])
+    assert "tigeraOperator" not in values  # the chart's own quay.io
     assert net["nodeAddressAutodetectionV4"] == {"kubernetes": "NodeInternalIP"}
     assert spec["flexVolumePath"] == "None"
     assert spec["kubeletVolumePluginPath"] == "None"
@@ -548,6 +451,16 @@ def test_installation_follows_cluster_cidr_and_variables(ha_embedded):
 def test_installation_airgap(airgap):
     out, _ = airgap
     check_installation(load(out, "s1", "gitpod-calico-installation.yaml"), "10.42.0.0/16")
+
+
+def test_calico_registry_reaches_the_operator_image_and_calicos_images(airgap):
+    """calico_registry sets the chart's tigeraOperator.registry (the operator's own image) and the
+    Installation's registry (every image the operator deploys)."""
+    out, _ = airgap
+    values = yaml.safe_load(load(out, "s1", "gitpod-calico-operator.yaml")["spec"]["valuesContent"])
+    # The chart joins registry and image with a '/' of its own.
+    assert values["tigeraOperator"] == {"registry": "mirror.example.com:5000"}
+    assert load(out, "s1", "gitpod-calico-installation.yaml")["spec"]["registry"] == "mirror.example.com:5000/"
 
 
 def test_airgap_config_matches_online(airgap, single):
@@ -566,6 +479,8 @@ def test_airgap_config_matches_online(airgap, single):
     ("bad-encap", ["calico_encapsulation", "GRE", "VXLANCrossSubnet"]),
     ("bad-arch", ["sparc64", "x86_64"]),
     ("bad-kubelet", ["k3s_kubelet_args entry '--max-pods=10'", "name=value"]),
+    ("bad-ipip", ["calico_encapsulation = 'IPIP' needs calico_bgp = 'Enabled' (given 'Disabled')", "VXLANCrossSubnet"]),
+    ("bad-none", ["calico_encapsulation = 'None' needs calico_bgp = 'Enabled' (given 'Disabled')"]),
 ])
 def test_bad_input_is_refused_with_the_variable_and_allowed_values(renders, hostname, expected):
     messages = " ".join(failures(refused(renders, "bad")).get(hostname, []))
@@ -575,7 +490,7 @@ def test_bad_input_is_refused_with_the_variable_and_allowed_values(renders, host
 
 def test_good_hosts_pass_beside_bad_ones(renders):
     found = failures(refused(renders, "bad"))
-    assert "s1" not in found and "good-agent" not in found
+    assert "s1" not in found and "good-agent" not in found and "good-ipip-bgp" not in found
 
 
 @pytest.mark.parametrize("name, count", [("servers2", 2), ("servers4", 4)])

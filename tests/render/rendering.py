@@ -1,0 +1,222 @@
+"""Render helpers shared by the render tests (tests/unit) and the conformance suite (tests/conformance).
+
+Two ways of rendering, both on the controller only (no host is touched):
+- k3s and Calico: tests/render/render.yml runs the k3s and calico roles' validate and facts tasks and
+  templates for every host of an inventory and writes <render_dir>/<host>.json (file name -> text).
+- cert-manager, the components and the Gitpod config fragment: playbooks/components.yml itself,
+  with every manifest and artifact directory pointed into a temporary directory and the waits off.
+
+`render_inventory` does both in one ansible-playbook run (one process per inventory).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+RENDER_PLAYBOOK = REPO / "tests" / "render" / "render.yml"
+COMPONENTS_PLAYBOOK = REPO / "playbooks" / "components.yml"
+ANSIBLE_PLAYBOOK = os.path.join(os.path.dirname(sys.executable), "ansible-playbook")
+
+
+def ansible_env(callback: str = "ansible.posix.json") -> dict:
+    return dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_STDOUT_CALLBACK=callback,
+                ANSIBLE_NOCOLOR="1", ANSIBLE_LOCALHOST_WARNING="0", ANSIBLE_INVENTORY_UNPARSED_WARNING="0")
+
+
+# --- inventories ---------------------------------------------------------------------------------
+
+def host(name: str, ip: str, arch: str = "x86_64", **extra) -> dict:
+    """A host with the facts the k3s role reads (no fact gathering in a render)."""
+    return {name: {"ansible_architecture": arch, "ansible_default_ipv4": {"address": ip},
+                   "ansible_hostname": name, **extra}}
+
+
+def inventory(servers: dict, agents: dict, groups: dict | None = None, all_vars: dict | None = None) -> dict:
+    children = {"k3s_servers": {"hosts": servers}, "k3s_agents": {"hosts": agents}}
+    for group, members in (groups or {}).items():
+        children[group] = {"hosts": {m: {} for m in members}}
+    return {"all": {"vars": {"ansible_python_interpreter": sys.executable,
+                             **(all_vars or {})},
+                    "children": children}}
+
+
+def example_overlay() -> dict:
+    """Laid over inventories/example: stand-in facts for its five hosts, and no SSH."""
+    return {"all": {"vars": {"ansible_connection": "local", "ansible_become": False,
+                             "ansible_python_interpreter": sys.executable},
+                    "hosts": {**host("server1", "10.0.0.11"), **host("server2", "10.0.0.12"),
+                              **host("server3", "10.0.0.13"), **host("agent1", "10.0.0.21"),
+                              **host("agent2", "10.0.0.22")}}}
+
+
+def make_chart_archive(name: str = "tigera-operator", version: str = "v3.30.3") -> bytes:
+    """A minimal chart archive (a stand-in: only Chart.yaml; for render tests only)."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        data = f"apiVersion: v2\nname: {name}\nversion: {version}\n".encode()
+        info = tarfile.TarInfo(f"{name}/Chart.yaml")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def write_airgap_dir(path: Path, arch: str = "amd64", corrupt: str | None = None, omit: str | None = None) -> dict:
+    """Files named as in a k3s release plus Calico's chart; contents are stand-ins (render test only)."""
+    path.mkdir(parents=True, exist_ok=True)
+    files = {
+        ("k3s" if arch == "amd64" else f"k3s-{arch}"): b"stand-in for the k3s binary\n",
+        f"k3s-airgap-images-{arch}.tar.zst": b"stand-in images\n",
+        "calico-images-amd64.tar": b"stand-in calico images\n",
+        "tigera-operator-v3.30.3.tgz": make_chart_archive(),
+    }
+    sums = {name: hashlib.sha256(data).hexdigest() for name, data in files.items()}
+    if corrupt:
+        sums[corrupt] = "0" * 64
+    for name, data in files.items():
+        if name != omit:
+            (path / name).write_bytes(data)
+    release = [n for n in files if n.startswith("k3s")]
+    extra = [n for n in files if not n.startswith("k3s")]
+    (path / f"sha256sum-{arch}.txt").write_text("".join(f"{sums[n]}  {n}\n" for n in release))
+    (path / "sha256sum-extra.txt").write_text("".join(f"{sums[n]}  {n}\n" for n in extra))
+    return files
+
+
+# --- k3s and Calico (tests/render/render.yml) ------------------------------------------------------
+
+def run_render(tmp: Path, inv: dict, expect_ok: bool = True, base_inventory: Path | None = None,
+               extra_vars: dict | None = None, components: bool = False) -> tuple[Path, subprocess.CompletedProcess]:
+    """Render `inv` (laid over base_inventory when given) into tmp/out/<host>.json.
+
+    With components=True the same run goes on with playbooks/components.yml on the first server,
+    its manifests in tmp/manifests and its artifacts in tmp/artifacts (see components_vars).
+    """
+    tmp.mkdir(parents=True, exist_ok=True)
+    inv_file = tmp / "inventory.yml"
+    inv_file.write_text(yaml.safe_dump(inv))
+    inventories = (["-i", str(base_inventory)] if base_inventory else []) + ["-i", str(inv_file)]
+    out = tmp / "out"
+    out.mkdir(exist_ok=True)
+    variables = {"render_dir": str(out), **(components_vars(tmp) if components else {}), **(extra_vars or {})}
+    playbooks = [str(RENDER_PLAYBOOK)] + ([str(COMPONENTS_PLAYBOOK)] if components else [])
+    proc = subprocess.run(
+        [ANSIBLE_PLAYBOOK, *inventories, *playbooks, "-e", json.dumps(variables)],
+        cwd=REPO, env=ansible_env(), capture_output=True, text=True, timeout=600, check=False)
+    if expect_ok:
+        assert proc.returncode == 0, f"render failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-2000:]}"
+    return out, proc
+
+
+def failures(proc: subprocess.CompletedProcess) -> dict[str, list[str]]:
+    """Failure messages per host from the ansible.posix.json callback output."""
+    data = json.loads(proc.stdout)
+    found: dict[str, list[str]] = {}
+    for play in data["plays"]:
+        for task in play["tasks"]:
+            for hostname, result in task["hosts"].items():
+                messages = []
+                if result.get("failed"):
+                    messages.append(str(result.get("msg", "")))
+                for item in result.get("results", []) or []:
+                    if isinstance(item, dict) and item.get("failed"):
+                        messages.append(str(item.get("msg", "")))
+                if messages:
+                    found.setdefault(hostname, []).extend(messages)
+    return found
+
+
+def rendered_files(out: Path, hostname: str) -> dict[str, str]:
+    """File name -> rendered text, as tests/render/render.yml wrote them for the host."""
+    return json.loads((out / f"{hostname}.json").read_text())
+
+
+def load(out: Path, hostname: str, name: str):
+    text = rendered_files(out, hostname)[name]
+    if name.endswith(".json"):
+        return json.loads(text)
+    if name.endswith((".yaml", ".yml")):
+        return yaml.safe_load(text)
+    return text
+
+
+# --- cert-manager and the components (playbooks/components.yml) ----------------------------------
+
+def components_vars(tmp: Path) -> dict:
+    """Point every file the components playbook writes into tmp; no waits on a cluster."""
+    return {
+        "cert_manager_wait": False,
+        "cert_manager_manifests_dir": str(tmp / "manifests"),
+        "components_manifests_dir": str(tmp / "manifests"),
+        "gitpod_k3s_artifacts_dir": str(tmp / "artifacts"),
+        "components_registry_htpasswd_rounds": 4,
+    }
+
+
+def components_command(tmp: Path, extra: dict, check: bool = False, verbose: bool = False) -> list[str]:
+    """playbooks/components.yml against localhost as the only k3s server."""
+    tmp.mkdir(parents=True, exist_ok=True)
+    inv = tmp / "inventory.yml"
+    inv.write_text(yaml.safe_dump({"all": {"children": {"k3s_servers": {"hosts": {"localhost": {
+        "ansible_connection": "local",
+        "ansible_python_interpreter": sys.executable,
+        "ansible_become": False,
+    }}}}}}))
+    cmd = [ANSIBLE_PLAYBOOK, "-i", str(inv), str(COMPONENTS_PLAYBOOK), "-e", json.dumps({**components_vars(tmp), **extra})]
+    if check:
+        cmd.append("--check")
+    if verbose:
+        cmd.append("-vvv")
+    return cmd
+
+
+def run_components_many(jobs) -> list[tuple[int, object]]:
+    """Run the components playbook for each (tmp, extra, check[, verbose]) at once.
+
+    Returns [(rc, json output)] in order; for verbose jobs the raw text instead of JSON. The runs are
+    independent (own directories), so they go in parallel.
+    """
+    procs = [subprocess.Popen(components_command(*job), cwd=REPO,
+                              env=ansible_env("ansible.builtin.default" if len(job) > 3 and job[3] else "ansible.posix.json"),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for job in jobs]
+    results = []
+    for job, proc in zip(jobs, procs):
+        stdout, stderr = proc.communicate(timeout=600)
+        if len(job) > 3 and job[3]:
+            results.append((proc.returncode, stdout + stderr))
+            continue
+        try:
+            out = json.loads(stdout)
+        except ValueError as exc:
+            raise AssertionError(f"ansible-playbook printed no JSON (rc {proc.returncode}):\n{stdout[-3000:]}") from exc
+        results.append((proc.returncode, out))
+    return results
+
+
+def failure_messages(out: dict, hostname: str = "localhost") -> list[str]:
+    msgs = []
+    for play in out["plays"]:
+        for task in play["tasks"]:
+            res = task["hosts"].get(hostname, {})
+            if res.get("failed"):
+                msgs.append(res.get("msg", ""))
+    return msgs
+
+
+def load_manifests(directory: Path) -> dict[str, list[dict]]:
+    """File name -> the objects in it, for every manifest in a directory."""
+    docs = {}
+    for name in sorted(os.listdir(directory)):
+        with open(directory / name) as fh:
+            docs[name] = [d for d in yaml.safe_load_all(fh) if d is not None]
+    return docs
