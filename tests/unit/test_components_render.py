@@ -174,9 +174,9 @@ def default_run(runs):
 def test_default_run_writes_every_manifest(default_run):
     tmp, _ = default_run
     assert sorted(os.listdir(tmp / "manifests")) == [
-        "gitpod-k3s-cert-manager-issuers.yaml", "gitpod-k3s-cert-manager.yaml", "gitpod-k3s-gitpod-secrets.yaml",
-        "gitpod-k3s-https-certificate.yaml", "gitpod-k3s-minio.yaml", "gitpod-k3s-mysql.yaml",
-        "gitpod-k3s-namespace.yaml", "gitpod-k3s-registry.yaml"]
+        "gitpod-k3s-00-namespace.yaml", "gitpod-k3s-10-cert-manager.yaml", "gitpod-k3s-20-cert-manager-issuers.yaml",
+        "gitpod-k3s-30-https-certificate.yaml", "gitpod-k3s-40-minio.yaml", "gitpod-k3s-40-mysql.yaml",
+        "gitpod-k3s-40-registry.yaml", "gitpod-k3s-50-gitpod-secrets.yaml"]
 
 
 def test_default_manifests_validate(default_run):
@@ -264,7 +264,7 @@ def test_mysql_runs_with_explicit_defaults_for_timestamp_off(default_run):
     cnf = objs[("ConfigMap", "gitpod", "gitpod-k3s-mysql")]["data"]["gitpod.cnf"]
     assert "explicit_defaults_for_timestamp = OFF" in cnf
     env = {e["name"]: e for e in objs[("StatefulSet", "gitpod", "mysql")]["spec"]["template"]["spec"]["containers"][0]["env"]}
-    assert env["MYSQL_DATABASE"]["value"] == "gitpod" and env["MYSQL_USER"]["value"] == "gitpod"
+    assert "MYSQL_DATABASE" not in env and env["MYSQL_USER"]["value"] == "gitpod"
     assert env["MYSQL_PASSWORD"]["valueFrom"]["secretKeyRef"]["name"] == "gitpod-k3s-mysql"
 
 
@@ -402,8 +402,8 @@ def test_containerd_fact_wins_over_the_mode_default(runs):
 def test_bring_your_own_installs_nothing_and_points_gitpod_at_it(runs):
     tmp_path, _ = ok_run(runs, "external_route53")
     names = sorted(os.listdir(tmp_path / "manifests"))
-    assert "gitpod-k3s-mysql.yaml" not in names and "gitpod-k3s-minio.yaml" not in names
-    assert "gitpod-k3s-registry.yaml" not in names
+    assert "gitpod-k3s-40-mysql.yaml" not in names and "gitpod-k3s-40-minio.yaml" not in names
+    assert "gitpod-k3s-40-registry.yaml" not in names
     objs = validate_all(load_manifests(tmp_path))
     assert not any(k[0] == "StatefulSet" for k in objs)
     db = secret_data(objs[("Secret", "gitpod", "gitpod-database")])
@@ -424,11 +424,11 @@ def test_bring_your_own_installs_nothing_and_points_gitpod_at_it(runs):
 
 def test_switching_to_external_removes_the_in_cluster_manifests(runs):
     tmp_path, _ = ok_run(runs, "switch_to_external")
-    assert "gitpod-k3s-mysql.yaml" in runs["snapshot"]["switch_files"]
+    assert "gitpod-k3s-40-mysql.yaml" in runs["snapshot"]["switch_files"]
     rc, out = runs["switched"]
     assert rc == 0, failure_messages(out)
-    assert not (tmp_path / "manifests" / "gitpod-k3s-mysql.yaml").exists()
-    assert not (tmp_path / "manifests" / "gitpod-k3s-registry.yaml").exists()
+    assert not (tmp_path / "manifests" / "gitpod-k3s-40-mysql.yaml").exists()
+    assert not (tmp_path / "manifests" / "gitpod-k3s-40-registry.yaml").exists()
 
 
 def test_in_cluster_registry_on_external_s3(runs):
@@ -454,7 +454,7 @@ def test_gitpod_owned_components_and_clouddns(runs):
 
 def test_no_domain_no_https_certificate(runs):
     tmp_path, _ = ok_run(runs, "containerd_fact")
-    assert not (tmp_path / "manifests" / "gitpod-k3s-https-certificate.yaml").exists()
+    assert not (tmp_path / "manifests" / "gitpod-k3s-30-https-certificate.yaml").exists()
     assert fragment(tmp_path)["domain"] == ""
 
 

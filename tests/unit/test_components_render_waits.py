@@ -28,7 +28,7 @@ DOUBLE = textwrap.dedent('''\
     dry_runs = [c for c in dry_runs if "--dry-run=server" in c["args"]]
     with open(log, "a") as fh:
         fh.write(json.dumps({"args": args, "stdin": stdin,
-                             "issuers_written": os.path.exists(os.path.join(manifests, "gitpod-k3s-cert-manager-issuers.yaml"))}) + "\\n")
+                             "issuers_written": os.path.exists(os.path.join(manifests, "gitpod-k3s-20-cert-manager-issuers.yaml"))}) + "\\n")
     if "--dry-run=server" in args and not dry_runs:
         print('Error from server (InternalError): failed calling webhook "webhook.cert-manager.io"', file=sys.stderr)
         sys.exit(1)
