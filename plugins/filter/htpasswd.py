@@ -47,16 +47,15 @@ _value:
 """
 
 import re
-import traceback
+import sys
 
 from ansible.errors import AnsibleFilterError
-from ansible.module_utils.basic import missing_required_lib
 
 try:
     import bcrypt
-except ImportError:
+except ImportError as exc:
     bcrypt = None
-    BCRYPT_IMPORT_ERROR = traceback.format_exc()
+    BCRYPT_IMPORT_ERROR = exc
 else:
     BCRYPT_IMPORT_ERROR = None
 
@@ -66,7 +65,9 @@ MAX_PASSWORD_BYTES = 72
 
 def htpasswd_bcrypt(password, username, salt, rounds=10):
     if bcrypt is None:
-        raise AnsibleFilterError(f"htpasswd_bcrypt: {missing_required_lib('bcrypt')}", orig_exc=ImportError(BCRYPT_IMPORT_ERROR))
+        raise AnsibleFilterError(
+            f"htpasswd_bcrypt needs the Python library bcrypt (pyca/bcrypt) in the controller's Python {sys.executable}: "
+            "install it from the collection's requirements.txt (pip install bcrypt)", orig_exc=BCRYPT_IMPORT_ERROR)
     username, password = str(username), str(password)
     if ":" in username:
         raise AnsibleFilterError(f"htpasswd_bcrypt: an htpasswd user name cannot contain ':', got {username!r}")

@@ -140,7 +140,8 @@ def missing_privileges(grants, database=SESSIONS_DATABASE, needed=SESSIONS_PRIVI
     """Privileges of ``needed`` that the ``SHOW GRANTS`` lines do not give on ``database``.*.
 
     Returns (missing, roles): the missing privileges in the order of ``needed``, and the roles the
-    lines grant (their privileges are not in these lines and are not counted).
+    lines grant (a role's privileges count only where the lines list them, as MariaDB does for the
+    role active at login).
     """
     held, revoked, roles = set(), set(), []
     for line in grants:
@@ -175,7 +176,8 @@ def grants_message(account, where, missing, roles, database=SESSIONS_DATABASE):
            f"creates (CREATE DATABASE IF NOT EXISTS `{database}`) and Gitpod's session store uses: missing "
            f"{', '.join(missing)} on `{database}`.*; grant them with: GRANT ALL ON `{database}`.* TO {account};")
     if roles:
-        msg += f" (privileges that come through roles ({', '.join(roles)}) are not counted: grant them to the user itself)"
+        msg += (f" (roles granted: {', '.join(roles)}; a role's privileges count only where SHOW GRANTS lists them, "
+                "as for the role active at login: grant them to the user itself otherwise)")
     return msg
 
 

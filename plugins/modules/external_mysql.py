@@ -15,7 +15,7 @@ description:
     C(DELETE) on the database C(gitpod-sessions) (globally, on that database or through a matching
     pattern such as C(gitpod%)), because Gitpod's C(dbinit) Job runs
     C(CREATE DATABASE IF NOT EXISTS `gitpod-sessions`) as this user and Gitpod's session store uses it.
-    Privileges held only through roles are not counted.
+    A role's privileges count where C(SHOW GRANTS) lists them (MariaDB lists those of the role active at login).
   - Fails with a message naming the cause when the host is unreachable, the password is wrong,
     the database is not usable, the version is too old or a privilege is missing (with the C(GRANT)
     statement that adds it).

@@ -338,6 +338,10 @@ GRANT_CASES = {
     "main_db_only": (["GRANT ALL ON `gitpod`.* TO {user}"], False, ["CREATE", "SELECT", "INSERT", "UPDATE", "DELETE"]),
     # The database exists already, the user may use it but not CREATE: the Job's CREATE ... IF NOT EXISTS still fails.
     "no_create": (["GRANT SELECT, INSERT, UPDATE, DELETE ON `gitpod-sessions`.* TO {user}"], True, ["CREATE"]),
+    # Through a default role (active at login, as for Gitpod's connections): MariaDB's SHOW GRANTS lists its privileges.
+    "default_role": (["DROP ROLE IF EXISTS gk3s_sessions", "CREATE ROLE gk3s_sessions",
+                      "GRANT ALL ON `gitpod-sessions`.* TO gk3s_sessions", "GRANT gk3s_sessions TO {user}",
+                      "SET DEFAULT ROLE gk3s_sessions FOR {user}"], False, []),
 }
 
 
@@ -377,7 +381,8 @@ def test_mysql_grants_for_gitpod_sessions_agree_with_the_server(services, case):
         res = external_mysql.check(services["ip"], 3306, user, password)
         error = dbinit_as(services, user, password)
     finally:
-        run_as_root(services, f"DROP DATABASE IF EXISTS `gitpod-sessions`; DROP USER IF EXISTS {account};")
+        run_as_root(services, f"DROP DATABASE IF EXISTS `gitpod-sessions`; DROP USER IF EXISTS {account}; "
+                              "DROP ROLE IF EXISTS gk3s_sessions;")
     assert res["missing_privileges"] == missing, res["msg"]
     assert res["ok"] is (not missing), res["msg"]
     # The check's verdict is the server's: the Job's statements pass exactly when the check does.
