@@ -361,7 +361,7 @@ def dbinit_as(services, user, password):
                 try:
                     cursor.execute(statement)
                 except pymysql.err.MySQLError as exc:
-                    return f"{statement.split(' (')[0]}: {exc}"
+                    return f"{statement.split(' (', maxsplit=1)[0]}: {exc}"
         conn.commit()
     finally:
         conn.close()
@@ -530,7 +530,7 @@ def run_components(tmp, variables):
     env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="ansible.posix.json", ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"))
     proc = subprocess.run([os.path.join(BIN, "ansible-playbook"), "-i", str(inventory),
                            os.path.join(REPO, "playbooks", "components.yml"), "-e", json.dumps(base)],
-                          cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=600, check=False)
     out = json.loads(proc.stdout)
     results = {}
     for play in out["plays"]:
@@ -592,4 +592,14 @@ def test_role_stops_before_writing_anything(services, s3, tmp_path, case, expect
     assert rc != 0
     failed = [r.get("msg", "") for rs in results.values() for r in rs if r.get("failed")]
     assert any(expected in m for m in failed), failed
+    assert not (tmp_path / "manifests").exists()
+
+
+def test_role_refuses_an_unknown_host_for_the_checks(services, s3, tmp_path):
+    rc, dummy, results, stdout = run_components(tmp_path, external_vars(services, s3, components_check_delegate_to="no-such-host"))
+    assert rc != 0
+    failed = [r.get("msg", "") for rs in results.values() for r in rs if r.get("failed")]
+    assert any('components_check_delegate_to is "no-such-host"; it must be localhost (the controller) or a host of the inventory'
+               in m for m in failed), stdout[-2000:]
+    assert "Check the external MySQL" not in results or not results["Check the external MySQL"][0].get("version")
     assert not (tmp_path / "manifests").exists()
