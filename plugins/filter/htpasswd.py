@@ -1,6 +1,6 @@
 # Copyright: selfhosted.gitpod_k3s contributors
 # Apache License 2.0
-"""Filter ``htpasswd_bcrypt``: a Docker registry htpasswd line, without passlib."""
+"""Filter ``htpasswd_bcrypt``: a Docker registry htpasswd line, hashed by pyca/bcrypt."""
 
 from __future__ import annotations
 
@@ -12,8 +12,11 @@ author: selfhosted.gitpod_k3s contributors
 description:
   - Returns C(user:$2b$NN$...) for the registry's htpasswd file. The same password, user and salt
     always give the same line, so a stored salt keeps the file (and the registry Secret) stable.
-  - Uses the C(bcrypt) package when installed, else the collection's plain-Python bcrypt
-    (about 5 s at cost 10), so neither passlib nor the removed crypt module is needed.
+  - Hashes with the C(bcrypt) package (pyca/bcrypt) on the controller; neither passlib nor the
+    removed crypt module is needed.
+  - Fails for a password longer than bcrypt's 72 bytes rather than cutting it silently.
+requirements:
+  - bcrypt (pyca/bcrypt, tested with 5.0.0) on the controller
 options:
   _input:
     description: The password.
@@ -43,18 +46,47 @@ _value:
   type: str
 """
 
+import re
+import sys
+
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.selfhosted.gitpod_k3s.plugins.module_utils.bcrypt_hash import htpasswd_line
+try:
+    import bcrypt
+except ImportError as exc:
+    bcrypt = None
+    BCRYPT_IMPORT_ERROR = exc
+else:
+    BCRYPT_IMPORT_ERROR = None
+
+_SALT = re.compile(r"[./A-Za-z0-9]{21}[.Oeu]")
+MAX_PASSWORD_BYTES = 72
 
 
 def htpasswd_bcrypt(password, username, salt, rounds=10):
-    if not isinstance(salt, str) or len(salt) != 22:
-        raise AnsibleFilterError(f"htpasswd_bcrypt: salt must be 22 characters of ./A-Za-z0-9, got {len(str(salt))} characters")
+    if bcrypt is None:
+        raise AnsibleFilterError(
+            f"htpasswd_bcrypt needs the Python library bcrypt (pyca/bcrypt) in the controller's Python {sys.executable}: "
+            "install it from the collection's requirements.txt (pip install bcrypt)", orig_exc=BCRYPT_IMPORT_ERROR)
+    username, password = str(username), str(password)
+    if ":" in username:
+        raise AnsibleFilterError(f"htpasswd_bcrypt: an htpasswd user name cannot contain ':', got {username!r}")
+    if not isinstance(salt, str) or not _SALT.fullmatch(salt):
+        raise AnsibleFilterError(
+            "htpasswd_bcrypt: salt must be 22 characters of ./A-Za-z0-9 whose last is one of . O e u, "
+            f"got {len(str(salt))} characters")
     try:
-        return htpasswd_line(str(username), str(password), f"$2b${int(rounds):02d}${salt}")
-    except (ValueError, KeyError) as exc:
-        raise AnsibleFilterError(f"htpasswd_bcrypt: {exc}") from None
+        cost = int(rounds)
+    except (TypeError, ValueError):
+        raise AnsibleFilterError(f"htpasswd_bcrypt: rounds must be an integer from 4 to 31, got {rounds!r}") from None
+    if not 4 <= cost <= 31:
+        raise AnsibleFilterError(f"htpasswd_bcrypt: rounds must be from 4 to 31, got {cost}")
+    secret = password.encode("utf-8")
+    if len(secret) > MAX_PASSWORD_BYTES:
+        raise AnsibleFilterError(
+            f"htpasswd_bcrypt: the password is {len(secret)} bytes; bcrypt uses at most {MAX_PASSWORD_BYTES}")
+    hashed = bcrypt.hashpw(secret, f"$2b${cost:02d}${salt}".encode("ascii")).decode("ascii")
+    return f"{username}:{hashed}"
 
 
 class FilterModule:

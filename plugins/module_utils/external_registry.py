@@ -5,18 +5,20 @@
 ``GET /v2/`` must answer 200, or 401 with ``Docker-Distribution-API-Version: registry/2.0``.
 On 401 the ``WWW-Authenticate`` challenge decides the login: ``Basic`` sends the credentials
 again; ``Bearer realm=...,service=...`` fetches a token from the realm with the credentials
-(the Docker token flow) and retries with it. Standard library only.
+(the Docker token flow) and retries with it. Requests go through ``ansible.module_utils.urls``.
 """
 
 from __future__ import annotations
 
-import base64
 import http.client
 import json
 import re
 import socket
 import ssl
+import urllib.error
 import urllib.parse
+
+from ansible.module_utils.urls import ConnectionError as UrlsConnectionError, SSLValidationError, open_url
 
 API_HEADER = "docker-distribution-api-version"
 
@@ -46,50 +48,48 @@ def parse_challenge(header):
 
 
 class _Http:
-    def __init__(self, validate_certs=True, ca_file=None, timeout=15.0):
-        self.timeout = timeout
-        self.context = ssl.create_default_context(cafile=ca_file)
-        if not validate_certs:
-            self.context.check_hostname = False
-            self.context.verify_mode = ssl.CERT_NONE
+    """GET through ansible.module_utils.urls: proxies from the environment, validate_certs, a CA
+    bundle and a client certificate the way Ansible's own URL modules handle them."""
 
-    def get(self, url, headers=None):
+    def __init__(self, validate_certs=True, ca_file=None, timeout=15.0, client_cert=None, client_key=None,
+                 use_proxy=True):
+        self.options = {"validate_certs": validate_certs, "ca_path": ca_file, "timeout": timeout,
+                        "client_cert": client_cert, "client_key": client_key, "use_proxy": use_proxy,
+                        "follow_redirects": "safe", "use_netrc": False, "http_agent": "selfhosted.gitpod_k3s"}
+        self.timeout = timeout
+
+    def get(self, url, username=None, password=None, headers=None):
+        """GET ``url`` (Basic auth when ``username`` is given). Returns (status, lower-cased headers, body)."""
         parsed = urllib.parse.urlsplit(url)
         port = parsed.port or (443 if parsed.scheme == "https" else 80)
         where = f"{parsed.scheme}://{parsed.hostname}:{port}"
-        if parsed.scheme == "https":
-            conn = http.client.HTTPSConnection(parsed.hostname, port, timeout=self.timeout, context=self.context)
-        else:
-            conn = http.client.HTTPConnection(parsed.hostname, port, timeout=self.timeout)
-        path = parsed.path or "/"
-        if parsed.query:
-            path += "?" + parsed.query
+        auth = {"url_username": username, "url_password": password, "force_basic_auth": True} if username else {}
         try:
-            conn.request("GET", path, headers=headers or {})
-            resp = conn.getresponse()
-            body = resp.read(65536)
-            return resp.status, {k.lower(): v for k, v in resp.getheaders()}, body
-        except ssl.SSLCertVerificationError as exc:
-            raise RegistryCheckError(
-                f"TLS certificate of {where} is not trusted: {exc.verify_message or exc}; "
-                "give ca_file or set validate_certs to false") from None
-        except ssl.SSLError as exc:
-            raise RegistryCheckError(f"TLS to {where} failed: {exc}") from None
-        except socket.gaierror as exc:
-            raise RegistryCheckError(f"cannot resolve registry host {parsed.hostname!r}: {exc}") from None
-        except (socket.timeout, TimeoutError):
-            raise RegistryCheckError(f"registry at {where} is unreachable: no answer within {self.timeout:g}s") from None
-        except (OSError, http.client.HTTPException) as exc:
-            raise RegistryCheckError(f"registry at {where} is unreachable: {getattr(exc, 'strerror', None) or exc}") from None
-        finally:
-            conn.close()
+            with open_url(url, method="GET", headers=headers or {}, **auth, **self.options) as resp:
+                return resp.status, {k.lower(): v for k, v in resp.headers.items()}, resp.read(65536)
+        except urllib.error.HTTPError as exc:
+            with exc:
+                return exc.code, {k.lower(): v for k, v in (exc.headers or {}).items()}, exc.read(65536)
+        except (urllib.error.URLError, UrlsConnectionError, OSError, http.client.HTTPException) as exc:
+            raise RegistryCheckError(_unreachable(exc, where, parsed.hostname, self.timeout)) from None
 
 
-def _basic(username, password):
-    return "Basic " + base64.b64encode(f"{username}:{password}".encode("utf-8")).decode("ascii")
+def _unreachable(exc, where, hostname, timeout):
+    reason = getattr(exc, "reason", exc)
+    if isinstance(reason, ssl.SSLCertVerificationError) or isinstance(exc, SSLValidationError):
+        detail = getattr(reason, "verify_message", None) or reason
+        return f"TLS certificate of {where} is not trusted: {detail}; give ca_file or set validate_certs to false"
+    if isinstance(reason, ssl.SSLError):
+        return f"TLS to {where} failed: {reason}"
+    if isinstance(reason, socket.gaierror):
+        return f"cannot resolve registry host {hostname!r}: {reason}"
+    if isinstance(reason, (socket.timeout, TimeoutError)):
+        return f"registry at {where} is unreachable: no answer within {timeout:g}s"
+    return f"registry at {where} is unreachable: {getattr(reason, 'strerror', None) or reason}"
 
 
-def check(url, username="", password="", validate_certs=True, ca_file=None, timeout=15.0):
+def check(url, username="", password="", validate_certs=True, ca_file=None, timeout=15.0, client_cert=None,
+          client_key=None, use_proxy=True):
     """Run the check. Returns a dict with ``ok``, ``msg``, ``auth`` (none, basic, bearer) and ``steps``."""
     steps = []
     result = {"ok": False, "url": None, "auth": None, "steps": steps}
@@ -98,9 +98,9 @@ def check(url, username="", password="", validate_certs=True, ca_file=None, time
         default_port = 443 if scheme == "https" else 80
         base = f"{scheme}://{host}" + ("" if port == default_port else f":{port}")
         result["url"] = base
-        client = _Http(validate_certs, ca_file, timeout)
+        client = _Http(validate_certs, ca_file, timeout, client_cert, client_key, use_proxy)
         v2 = base + "/v2/"
-        status, headers, body = client.get(v2)
+        status, headers, dummy = client.get(v2)
         api = headers.get(API_HEADER, "")
         steps.append(f"GET /v2/ answered {status}" + (f" with {API_HEADER}: {api}" if api else ""))
         if status not in (200, 401) or (status == 401 and api != "registry/2.0"):
@@ -123,7 +123,7 @@ def check(url, username="", password="", validate_certs=True, ca_file=None, time
             raise RegistryCheckError(f"{base} requires authentication ({scheme_name or 'unknown'}) and no username was given")
         if scheme_name == "basic":
             result["auth"] = "basic"
-            status, headers, body = client.get(v2, {"Authorization": _basic(username, password)})
+            status, headers, dummy = client.get(v2, username, password)
             if status == 401:
                 raise RegistryCheckError(f"{base} rejected the credentials of user {username!r} (basic auth answered 401)")
             if status != 200:
@@ -136,7 +136,7 @@ def check(url, username="", password="", validate_certs=True, ca_file=None, time
                 raise RegistryCheckError(f"{base} sent a Bearer challenge without a realm: {headers.get('www-authenticate')!r}")
             query = {k: v for k, v in params.items() if k in ("service", "scope")}
             token_url = realm + ("&" if "?" in realm else "?") + urllib.parse.urlencode(query) if query else realm
-            t_status, dummy, t_body = client.get(token_url, {"Authorization": _basic(username, password)})
+            t_status, dummy, t_body = client.get(token_url, username, password)
             if t_status in (401, 403):
                 raise RegistryCheckError(
                     f"the token service {realm} of {base} rejected the credentials of user {username!r} (answered {t_status})")
@@ -150,7 +150,7 @@ def check(url, username="", password="", validate_certs=True, ca_file=None, time
             if not token:
                 raise RegistryCheckError(f"the token service {realm} of {base} returned no token")
             steps.append("token issued")
-            status, headers, body = client.get(v2, {"Authorization": "Bearer " + token})
+            status, headers, dummy = client.get(v2, headers={"Authorization": "Bearer " + token})
             if status != 200:
                 raise RegistryCheckError(f"{base} answered {status} to GET /v2/ with the issued token (expected 200)")
             steps.append("token accepted")

@@ -1,6 +1,6 @@
 # Copyright: selfhosted.gitpod_k3s contributors
 # Apache License 2.0
-"""Round-trip check of an S3 bucket with AWS Signature Version 4, standard library only (no boto3).
+"""Round-trip check of an S3 bucket through botocore (signing, requests, retries off).
 
 Path-style requests (``https://endpoint/bucket/key``), which AWS, MinIO, Ceph RGW and other
 S3-compatible servers accept. The check: HEAD the bucket (create it when asked and missing),
@@ -9,66 +9,27 @@ PUT a random object, GET it back and compare, DELETE it and confirm it is gone.
 
 from __future__ import annotations
 
-import datetime
-import hashlib
-import hmac
-import http.client
 import os
-import re
 import socket
 import ssl
+import traceback
 import urllib.parse
 
-EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
+try:
+    import botocore.config
+    import botocore.exceptions
+    import botocore.session
+except ImportError:
+    botocore = None
+    HAS_BOTOCORE = False
+    BOTOCORE_IMPORT_ERROR = traceback.format_exc()
+else:
+    HAS_BOTOCORE = True
+    BOTOCORE_IMPORT_ERROR = None
 
 
 class S3CheckError(Exception):
     """A check failure with a message meant for the user."""
-
-
-def _sign(key, msg):
-    return hmac.new(key, msg.encode("utf-8"), hashlib.sha256).digest()
-
-
-def signing_key(secret_key, date_stamp, region, service="s3"):
-    k_date = _sign(("AWS4" + secret_key).encode("utf-8"), date_stamp)
-    k_region = _sign(k_date, region)
-    k_service = _sign(k_region, service)
-    return _sign(k_service, "aws4_request")
-
-
-def _uri_encode(text, safe="-_.~"):
-    return urllib.parse.quote(text, safe=safe)
-
-
-def sign_request(method, host, path, query, headers, payload_hash, access_key, secret_key, region,
-                 now=None, service="s3"):
-    """Return the headers (with Authorization) for a SigV4-signed request.
-
-    ``path`` is the already-encoded absolute path; ``query`` a dict; ``headers`` extra headers.
-    """
-    now = now or datetime.datetime.now(datetime.timezone.utc)
-    amz_date = now.strftime("%Y%m%dT%H%M%SZ")
-    date_stamp = now.strftime("%Y%m%d")
-    signed = {k.lower(): str(v).strip() for k, v in headers.items()}
-    signed["host"] = host
-    signed["x-amz-date"] = amz_date
-    signed["x-amz-content-sha256"] = payload_hash
-    canonical_query = "&".join(
-        f"{_uri_encode(k)}={_uri_encode(str(v))}" for k, v in sorted(query.items()))
-    names = sorted(signed)
-    canonical_headers = "".join(f"{n}:{signed[n]}\n" for n in names)
-    signed_headers = ";".join(names)
-    canonical_request = "\n".join([method, path, canonical_query, canonical_headers, signed_headers, payload_hash])
-    scope = f"{date_stamp}/{region}/{service}/aws4_request"
-    string_to_sign = "\n".join([
-        "AWS4-HMAC-SHA256", amz_date, scope, hashlib.sha256(canonical_request.encode("utf-8")).hexdigest()])
-    signature = hmac.new(signing_key(secret_key, date_stamp, region, service),
-                         string_to_sign.encode("utf-8"), hashlib.sha256).hexdigest()
-    out = {k: v for k, v in signed.items() if k != "host"}
-    out["authorization"] = (
-        f"AWS4-HMAC-SHA256 Credential={access_key}/{scope}, SignedHeaders={signed_headers}, Signature={signature}")
-    return out
 
 
 def parse_endpoint(endpoint):
@@ -85,72 +46,74 @@ def parse_endpoint(endpoint):
     return parsed.scheme, parsed.hostname, port
 
 
-def _error_code(body):
-    match = re.search(rb"<Code>([^<]+)</Code>", body or b"")
-    return match.group(1).decode("utf-8", "replace") if match else ""
-
-
-def _error_message(body):
-    match = re.search(rb"<Message>([^<]*)</Message>", body or b"")
-    return match.group(1).decode("utf-8", "replace") if match else ""
+def _causes(exc):
+    """The exception, what botocore wrapped in it (``error``) and its causes, outermost first."""
+    seen = []
+    while exc is not None and exc not in seen:
+        seen.append(exc)
+        inner = getattr(exc, "kwargs", {}).get("error") if isinstance(getattr(exc, "kwargs", None), dict) else None
+        exc = inner if isinstance(inner, BaseException) else (exc.__cause__ or exc.__context__)
+    return seen
 
 
 class S3Client:
+    """A botocore S3 client for one endpoint, with the check's error messages."""
+
     def __init__(self, endpoint, access_key, secret_key, region="us-east-1", validate_certs=True,
                  ca_file=None, timeout=15.0):
         self.scheme, self.hostname, self.port = parse_endpoint(endpoint)
         default_port = 443 if self.scheme == "https" else 80
-        self.host_header = self.hostname if self.port == default_port else f"{self.hostname}:{self.port}"
-        self.endpoint = f"{self.scheme}://{self.host_header}"
+        host = self.hostname if self.port == default_port else f"{self.hostname}:{self.port}"
+        self.endpoint = f"{self.scheme}://{host}"
         self.access_key = access_key
-        self.secret_key = secret_key
         self.region = region
         self.timeout = timeout
-        self.context = None
-        if self.scheme == "https":
-            self.context = ssl.create_default_context(cafile=ca_file)
-            if not validate_certs:
-                self.context.check_hostname = False
-                self.context.verify_mode = ssl.CERT_NONE
-
-    def request(self, method, bucket, key="", body=b"", query=None, headers=None):
-        path = "/" + _uri_encode(bucket)
-        if key:
-            path += "/" + _uri_encode(key, safe="-_.~/")
-        query = query or {}
-        payload_hash = hashlib.sha256(body).hexdigest() if body else EMPTY_SHA256
-        signed = sign_request(method, self.host_header, path, query, headers or {}, payload_hash,
-                              self.access_key, self.secret_key, self.region)
-        if body:
-            signed["content-length"] = str(len(body))
-        url = path + ("?" + urllib.parse.urlencode(query) if query else "")
-        if self.scheme == "https":
-            conn = http.client.HTTPSConnection(self.hostname, self.port, timeout=self.timeout, context=self.context)
-        else:
-            conn = http.client.HTTPConnection(self.hostname, self.port, timeout=self.timeout)
+        if not HAS_BOTOCORE:
+            raise S3CheckError("the Python library botocore is not installed (pip install botocore)")
+        config = botocore.config.Config(
+            region_name=region, signature_version="s3v4", connect_timeout=timeout, read_timeout=timeout,
+            retries={"total_max_attempts": 1}, s3={"addressing_style": "path"},
+            # Plain payload hashes, no aws-chunked checksum trailers: S3-compatible servers differ there.
+            request_checksum_calculation="when_required", response_checksum_validation="when_required")
+        verify = (ca_file or True) if validate_certs else False
         try:
-            conn.request(method, url, body=body or None, headers=signed)
-            resp = conn.getresponse()
-            data = resp.read()
-            return resp.status, dict((k.lower(), v) for k, v in resp.getheaders()), data
-        except ssl.SSLCertVerificationError as exc:
-            raise S3CheckError(
-                f"TLS certificate of {self.endpoint} is not trusted: {exc.verify_message or exc}; "
-                "give ca_file or set validate_certs to false") from None
-        except socket.gaierror as exc:
-            raise S3CheckError(f"cannot resolve S3 endpoint host {self.hostname!r}: {exc}") from None
-        except (socket.timeout, TimeoutError):
+            self.client = botocore.session.Session().create_client(
+                "s3", endpoint_url=self.endpoint, aws_access_key_id=access_key, aws_secret_access_key=secret_key,
+                verify=verify, config=config)
+        except botocore.exceptions.BotoCoreError as exc:
+            raise S3CheckError(f"cannot set up an S3 client for {self.endpoint}: {exc}") from None
+
+    def call(self, operation, **params):
+        """Run one S3 operation. Returns (status, code, message, response)."""
+        try:
+            response = getattr(self.client, operation)(**params)
+            if "Body" in response:
+                response["Body"] = response["Body"].read()
+            return response["ResponseMetadata"]["HTTPStatusCode"], "", "", response
+        except botocore.exceptions.ClientError as exc:
+            error = exc.response.get("Error", {})
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+            return status, str(error.get("Code", "")), str(error.get("Message", "")), exc.response
+        except botocore.exceptions.SSLError as exc:
+            verify = next((c for c in _causes(exc) if isinstance(c, ssl.SSLCertVerificationError)), None)
+            if verify is not None:
+                raise S3CheckError(
+                    f"TLS certificate of {self.endpoint} is not trusted: {verify.verify_message or verify}; "
+                    "give ca_file or set validate_certs to false") from None
+            raise S3CheckError(f"TLS to S3 endpoint {self.endpoint} failed: {exc}") from None
+        except (botocore.exceptions.ConnectTimeoutError, botocore.exceptions.ReadTimeoutError):
             raise S3CheckError(f"S3 endpoint {self.endpoint} is unreachable: no answer within {self.timeout:g}s") from None
-        except (ConnectionError, OSError, http.client.HTTPException) as exc:
-            raise S3CheckError(f"S3 endpoint {self.endpoint} is unreachable: {getattr(exc, 'strerror', None) or exc}") from None
-        finally:
-            conn.close()
+        except botocore.exceptions.BotoCoreError as exc:
+            causes = _causes(exc)
+            if any(isinstance(c, socket.gaierror) for c in causes):
+                raise S3CheckError(f"cannot resolve S3 endpoint host {self.hostname!r}") from None
+            os_error = next((c for c in causes if isinstance(c, OSError) and c.strerror), None)
+            detail = os_error.strerror if os_error is not None else str(exc)
+            raise S3CheckError(f"S3 endpoint {self.endpoint} is unreachable: {detail}") from None
 
 
-def _explain(status, body, what, client, bucket):
-    code = _error_code(body)
-    message = _error_message(body)
-    detail = f"HTTP {status}" + (f" {code}" if code else "") + (f": {message}" if message else "")
+def explain(status, code, message, what, client, bucket):
+    detail = f"HTTP {status}" + (f" {code}" if code and code != str(status) else "") + (f": {message}" if message else "")
     if code == "InvalidAccessKeyId":
         return f"S3 at {client.endpoint} does not know access key {client.access_key!r} ({detail})"
     if code == "SignatureDoesNotMatch":
@@ -174,54 +137,53 @@ def round_trip(endpoint, bucket, access_key, secret_key, region="us-east-1", cre
     try:
         client = S3Client(endpoint, access_key, secret_key, region, validate_certs, ca_file, timeout)
         result["endpoint"] = client.endpoint
-        status, dummy, body = client.request("HEAD", bucket)
-        if status not in (200, 204) and not body:
+        status, code, message, dummy = client.call("head_bucket", Bucket=bucket)
+        if status not in (200, 204) and (not code or code.isdigit()):
             # HEAD answers have no body: ask again with GET to learn the error code.
-            status, dummy, body = client.request("GET", bucket, query={"max-keys": "1"})
+            status, code, message, dummy = client.call("list_objects", Bucket=bucket, MaxKeys=1)
         if status in (200, 204):
             steps.append("bucket exists")
-        elif _error_code(body) == "NoSuchBucket" or (status == 404 and not body):
+        elif code == "NoSuchBucket" or (status == 404 and (not code or code.isdigit())):
             if not create_bucket:
-                raise S3CheckError(_explain(404, body or b"<Code>NoSuchBucket</Code>", "HEAD", client, bucket))
+                raise S3CheckError(explain(404, "NoSuchBucket", message, "HEAD", client, bucket))
             if check_mode:
                 steps.append("bucket missing; would create it")
                 result.update(ok=True, msg=f"bucket {bucket!r} would be created at {client.endpoint} (check mode)")
                 return result
-            create_body = b""
+            params = {"Bucket": bucket}
             if region and region != "us-east-1":
-                create_body = (
-                    "<CreateBucketConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
-                    f"<LocationConstraint>{region}</LocationConstraint></CreateBucketConfiguration>").encode("utf-8")
-            status, dummy, body = client.request("PUT", bucket, body=create_body)
+                params["CreateBucketConfiguration"] = {"LocationConstraint": region}
+            status, code, message, dummy = client.call("create_bucket", **params)
             if status != 200:
-                raise S3CheckError(_explain(status, body, "create bucket", client, bucket))
+                raise S3CheckError(explain(status, code, message, "create bucket", client, bucket))
             steps.append("bucket created")
             result["created_bucket"] = True
         else:
-            raise S3CheckError(_explain(status, body, "HEAD", client, bucket))
+            raise S3CheckError(explain(status, code, message, "HEAD", client, bucket))
         if check_mode:
             steps.append("object round trip skipped in check mode")
             result.update(ok=True, msg=f"bucket {bucket!r} answers at {client.endpoint} (check mode: no object written)")
             return result
         key = key_prefix + os.urandom(8).hex()
         payload = os.urandom(4096)
-        status, dummy, body = client.request("PUT", bucket, key, body=payload,
-                                             headers={"content-type": "application/octet-stream"})
+        status, code, message, dummy = client.call("put_object", Bucket=bucket, Key=key, Body=payload,
+                                                   ContentType="application/octet-stream")
         if status != 200:
-            raise S3CheckError(_explain(status, body, f"PUT {key}", client, bucket))
+            raise S3CheckError(explain(status, code, message, f"PUT {key}", client, bucket))
         steps.append(f"put {key} ({len(payload)} bytes)")
-        status, dummy, body = client.request("GET", bucket, key)
+        status, code, message, response = client.call("get_object", Bucket=bucket, Key=key)
         if status != 200:
-            raise S3CheckError(_explain(status, body, f"GET {key}", client, bucket))
+            raise S3CheckError(explain(status, code, message, f"GET {key}", client, bucket))
+        body = response["Body"]
         if body != payload:
             raise S3CheckError(
                 f"GET {key} from bucket {bucket!r} at {client.endpoint} returned {len(body)} bytes that differ "
                 f"from the {len(payload)} bytes written")
         steps.append("get returned the same bytes")
-        status, dummy, body = client.request("DELETE", bucket, key)
+        status, code, message, dummy = client.call("delete_object", Bucket=bucket, Key=key)
         if status not in (200, 204):
-            raise S3CheckError(_explain(status, body, f"DELETE {key}", client, bucket))
-        status, dummy, body = client.request("HEAD", bucket, key)
+            raise S3CheckError(explain(status, code, message, f"DELETE {key}", client, bucket))
+        status, code, message, dummy = client.call("head_object", Bucket=bucket, Key=key)
         if status != 404:
             raise S3CheckError(f"{key} is still in bucket {bucket!r} after DELETE (HEAD answered {status})")
         steps.append("delete removed it")

@@ -10,14 +10,22 @@ DOCUMENTATION = r"""
 module: external_mysql
 short_description: Check that a MySQL server accepts Gitpod's credentials and is new enough
 description:
-  - Logs in to a MySQL (or MariaDB) server with the MySQL client/server protocol, implemented with
-    Python's standard library (no PyMySQL needed on the host), and reads C(SELECT VERSION()).
+  - Logs in to a MySQL (or MariaDB) server through PyMySQL and reads C(SELECT VERSION()).
+  - Reads C(SHOW GRANTS) and requires the user to hold C(CREATE), C(SELECT), C(INSERT), C(UPDATE) and
+    C(DELETE) on the database C(gitpod-sessions) (globally, on that database or through a matching
+    pattern such as C(gitpod%)), because Gitpod's C(dbinit) Job runs
+    C(CREATE DATABASE IF NOT EXISTS `gitpod-sessions`) as this user and Gitpod's session store uses it.
+    A role's privileges count where C(SHOW GRANTS) lists them (MariaDB lists those of the role active at login).
   - Fails with a message naming the cause when the host is unreachable, the password is wrong,
-    the database is not usable or the version is too old.
+    the database is not usable, the version is too old or a privilege is missing (with the C(GRANT)
+    statement that adds it).
   - MySQL must be at least O(min_version). MariaDB (C(10.11.6-MariaDB)) is judged against
     O(mariadb_min_version) and passes with a warning, unless O(allow_mariadb=false).
   - Changes nothing, so it runs in check mode too.
 version_added: 0.1.0
+requirements:
+  - PyMySQL (tested with 1.2.4) on the host the module runs on
+  - cryptography, for C(caching_sha2_password) full authentication without TLS (RSA key exchange)
 author:
   - selfhosted.gitpod_k3s maintainers (@selfhosted)
 options:
@@ -120,6 +128,17 @@ explicit_defaults_for_timestamp:
   type: str
   returned: when the login succeeded
   sample: "0"
+account:
+  description: The account the server matched the login to (C(CURRENT_USER())).
+  type: str
+  returned: when the login succeeded
+  sample: "'gitpod'@'%'"
+missing_privileges:
+  description: Privileges on C(gitpod-sessions) the account lacks; empty when it may create and use it.
+  type: list
+  elements: str
+  returned: when the login succeeded
+  sample: [CREATE]
 warnings:
   description: Things that pass but deserve a look (MariaDB, explicit_defaults_for_timestamp ON).
   type: list
@@ -131,9 +150,10 @@ msg:
   returned: always
 """
 
-from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.selfhosted.gitpod_k3s.plugins.module_utils.external_mysql import check
+from ansible_collections.selfhosted.gitpod_k3s.plugins.module_utils.external_mysql import (
+    HAS_PYMYSQL, PYMYSQL_IMPORT_ERROR, TLS_MODES, check)
 
 
 def main():
@@ -144,8 +164,7 @@ def main():
             username=dict(type="str", required=True),
             password=dict(type="str", required=True, no_log=True),
             database=dict(type="str", default=""),
-            tls=dict(type="str", default="preferred",
-                     choices=["disabled", "preferred", "required", "verify_ca", "verify_identity"]),
+            tls=dict(type="str", default="preferred", choices=list(TLS_MODES)),
             ca_file=dict(type="path"),
             timeout=dict(type="float", default=10.0),
             min_version=dict(type="str", default="5.7"),
@@ -154,6 +173,8 @@ def main():
         ),
         supports_check_mode=True,
     )
+    if not HAS_PYMYSQL:
+        module.fail_json(msg=missing_required_lib("PyMySQL"), exception=PYMYSQL_IMPORT_ERROR)
     p = module.params
     result = check(p["host"], p["port"], p["username"], p["password"], p["database"], p["tls"], p["ca_file"],
                    p["timeout"], p["min_version"], p["mariadb_min_version"], p["allow_mariadb"])

@@ -14,7 +14,9 @@ description:
   - On 401 follows the C(WWW-Authenticate) challenge, C(Basic) (credentials sent again) or C(Bearer)
     (a token fetched from the realm with the credentials, then sent), and requires 200.
   - Fails with a message naming the cause for a server that is not a v2 registry, rejected credentials,
-    an untrusted certificate or an unreachable host. Standard library only. Changes nothing.
+    an untrusted certificate or an unreachable host. Changes nothing.
+  - Requests go through C(ansible.module_utils.urls), with proxies from C(https_proxy)/C(http_proxy)/C(no_proxy)
+    (unless O(use_proxy=false)), O(validate_certs), O(ca_file) and a client certificate.
 version_added: 0.1.0
 author:
   - selfhosted.gitpod_k3s maintainers (@selfhosted)
@@ -38,6 +40,16 @@ options:
   ca_file:
     description: CA bundle to verify the registry with; the system bundle when empty.
     type: path
+  client_cert:
+    description: PEM client certificate (it may hold the key too) for registries that require mutual TLS.
+    type: path
+  client_key:
+    description: PEM key of O(client_cert) when it is in a separate file.
+    type: path
+  use_proxy:
+    description: Use the proxy given by the environment (C(https_proxy), C(http_proxy), C(no_proxy)).
+    type: bool
+    default: true
   timeout:
     description: Seconds to wait for each answer.
     type: float
@@ -100,11 +112,15 @@ def main():
             validate_certs=dict(type="bool", default=True),
             ca_file=dict(type="path"),
             timeout=dict(type="float", default=15.0),
+            client_cert=dict(type="path"),
+            client_key=dict(type="path", no_log=False),
+            use_proxy=dict(type="bool", default=True),
         ),
         supports_check_mode=True,
     )
     p = module.params
-    result = check(p["url"], p["username"], p["password"], p["validate_certs"], p["ca_file"], p["timeout"])
+    result = check(p["url"], p["username"], p["password"], p["validate_certs"], p["ca_file"], p["timeout"],
+                   p["client_cert"], p["client_key"], p["use_proxy"])
     ok = result.pop("ok")
     if not ok:
         module.fail_json(**result)

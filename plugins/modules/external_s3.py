@@ -10,14 +10,16 @@ DOCUMENTATION = r"""
 module: external_s3
 short_description: Check that an S3 bucket survives a put, get, compare and delete
 description:
-  - Talks to an S3 or S3-compatible endpoint with AWS Signature Version 4, implemented with Python's
-    standard library (no boto3 needed on the host), using path-style requests.
+  - Talks to an S3 or S3-compatible endpoint through botocore (AWS Signature Version 4, path-style
+    requests, no retries), on the host the module runs on.
   - Checks the bucket exists (or creates it with O(create_bucket=true)), puts a random 4 KiB object
     under O(key_prefix), gets it back, compares the bytes, deletes it and confirms it is gone.
   - Fails with a message naming the cause for an unknown access key, a wrong secret key, a missing
     bucket, a denied operation, an untrusted certificate or an unreachable endpoint.
   - In check mode only the bucket is looked at; nothing is written.
 version_added: 0.1.0
+requirements:
+  - botocore (tested with 1.44.8) on the host the module runs on
 author:
   - selfhosted.gitpod_k3s maintainers (@selfhosted)
 options:
@@ -106,9 +108,10 @@ msg:
   returned: always
 """
 
-from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.selfhosted.gitpod_k3s.plugins.module_utils.external_s3 import round_trip
+from ansible_collections.selfhosted.gitpod_k3s.plugins.module_utils.external_s3 import (
+    BOTOCORE_IMPORT_ERROR, HAS_BOTOCORE, round_trip)
 
 
 def main():
@@ -127,6 +130,8 @@ def main():
         ),
         supports_check_mode=True,
     )
+    if not HAS_BOTOCORE:
+        module.fail_json(msg=missing_required_lib("botocore"), exception=BOTOCORE_IMPORT_ERROR)
     p = module.params
     result = round_trip(p["endpoint"], p["bucket"], p["access_key_id"], p["secret_access_key"], p["region"],
                         p["create_bucket"], p["validate_certs"], p["ca_file"], p["timeout"], module.check_mode,

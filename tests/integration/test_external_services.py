@@ -1,8 +1,10 @@
 """The bring-your-own checks against real servers started by the tests.
 
-- MySQL: Debian's mariadb-server (MariaDB 10.11), with TLS from a test CA, in a systemd container.
+- MySQL: Debian's mariadb-server (MariaDB 10.11), with TLS from a test CA, in a systemd container;
+  users with and without the grants Gitpod's dbinit Job needs on `gitpod-sessions`, and the Job's own
+  statements run as each of them, so the check's verdict is compared with the server's.
 - Registry: Debian's docker-registry (the Docker Registry v2 server, distribution 2.8), TLS and an
-  htpasswd file written with the collection's own bcrypt; a second instance with token auth whose
+  htpasswd file written with the collection's htpasswd_bcrypt filter; a second instance with token auth whose
   tokens come from a small token service on loopback (the Docker token flow); and a plain HTTP
   server that is not a registry.
 - S3: moto's server mode (PyPI ``moto[server]``) on loopback with request authentication on (its
@@ -32,7 +34,7 @@ import yaml
 
 from containers import REPO, ContainerFleet, docker_available
 
-from ansible_collections.selfhosted.gitpod_k3s.plugins.module_utils import bcrypt_hash
+from ansible_collections.selfhosted.gitpod_k3s.plugins.filter.htpasswd import htpasswd_bcrypt
 from ansible_collections.selfhosted.gitpod_k3s.plugins.module_utils import external_mysql
 from ansible_collections.selfhosted.gitpod_k3s.plugins.module_utils import external_registry
 from ansible_collections.selfhosted.gitpod_k3s.plugins.module_utils import external_s3
@@ -186,7 +188,7 @@ def services(tmp_path_factory):
         container = fleet.client.containers.get(name)
         container.reload()
         ip = list(container.attrs["NetworkSettings"]["Networks"].values())[0]["IPAddress"]
-        htpasswd = bcrypt_hash.htpasswd_line(REG_USER, REG_PASSWORD, bcrypt_hash.gensalt(10))
+        htpasswd = htpasswd_bcrypt(REG_PASSWORD, REG_USER, "gk3sTestSaltOfTheHtpaO", 10)
         token_config = yaml.safe_dump({
             "version": "0.1",
             "storage": {"filesystem": {"rootdirectory": "/var/lib/gk3s-token-registry"}},
@@ -310,6 +312,105 @@ def test_mysql_without_tls(services):
     assert res["ok"] and res["tls"] is False
 
 
+# --- MySQL grants: Gitpod's dbinit Job on gitpod-sessions ----------------------------------------
+
+# What Gitpod's dbinit Job runs as Gitpod's user (its sessions script), then what its session store does.
+DBINIT_STATEMENTS = [
+    "CREATE DATABASE IF NOT EXISTS `gitpod-sessions` CHARSET utf8mb4",
+    "USE `gitpod-sessions`",
+    "CREATE TABLE IF NOT EXISTS sessions (`session_id` varchar(128) COLLATE utf8mb4_bin NOT NULL, "
+    "`expires` int(11) unsigned NOT NULL, `data` text COLLATE utf8mb4_bin, "
+    "`_lastModified` timestamp(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6) ON UPDATE CURRENT_TIMESTAMP(6), "
+    "PRIMARY KEY (`session_id`))",
+    "INSERT INTO sessions (session_id, expires, data) VALUES ('s1', 1, '{}') "
+    "ON DUPLICATE KEY UPDATE expires = VALUES(expires), data = VALUES(data)",
+    "SELECT data FROM sessions WHERE session_id = 's1'",
+    "UPDATE sessions SET expires = 2 WHERE session_id = 's1'",
+    "DELETE FROM sessions WHERE session_id = 's1'",
+]
+
+GRANT_CASES = {
+    # Gitpod's own in-cluster grant.
+    "sessions_grant": (["GRANT ALL ON `gitpod-sessions`.* TO {user}"], False, []),
+    # A database pattern that covers it.
+    "pattern_grant": (["GRANT ALL ON `gitpod%`.* TO {user}"], False, []),
+    # Only Gitpod's main database: the dbinit Job cannot create gitpod-sessions.
+    "main_db_only": (["GRANT ALL ON `gitpod`.* TO {user}"], False, ["CREATE", "SELECT", "INSERT", "UPDATE", "DELETE"]),
+    # The database exists already, the user may use it but not CREATE: the Job's CREATE ... IF NOT EXISTS still fails.
+    "no_create": (["GRANT SELECT, INSERT, UPDATE, DELETE ON `gitpod-sessions`.* TO {user}"], True, ["CREATE"]),
+    # Through a default role (active at login, as for Gitpod's connections): MariaDB's SHOW GRANTS lists its privileges.
+    "default_role": (["DROP ROLE IF EXISTS gk3s_sessions", "CREATE ROLE gk3s_sessions",
+                      "GRANT ALL ON `gitpod-sessions`.* TO gk3s_sessions", "GRANT gk3s_sessions TO {user}",
+                      "SET DEFAULT ROLE gk3s_sessions FOR {user}"], False, []),
+}
+
+
+def run_as_root(services, sql):
+    rc, out = services["fleet"].exec(services["name"], ["mariadb", "-e", sql])
+    assert rc == 0, out
+
+
+def dbinit_as(services, user, password):
+    """Run the dbinit Job's statements as ``user``; return the first error, or None when all passed."""
+    import pymysql
+
+    conn = pymysql.connect(host=services["ip"], user=user, password=password, connect_timeout=10)
+    try:
+        with conn.cursor() as cursor:
+            for statement in DBINIT_STATEMENTS:
+                try:
+                    cursor.execute(statement)
+                except pymysql.err.MySQLError as exc:
+                    return f"{statement.split(' (', maxsplit=1)[0]}: {exc}"
+        conn.commit()
+    finally:
+        conn.close()
+    return None
+
+
+@pytest.mark.parametrize("case", sorted(GRANT_CASES))
+def test_mysql_grants_for_gitpod_sessions_agree_with_the_server(services, case):
+    grants, precreate, missing = GRANT_CASES[case]
+    user, password = f"gk3s_{case}", "grant-Secret-321"
+    account = f"'{user}'@'%'"
+    run_as_root(services, "DROP DATABASE IF EXISTS `gitpod-sessions`; "
+                          + ("CREATE DATABASE `gitpod-sessions`; " if precreate else "")
+                          + f"DROP USER IF EXISTS {account}; CREATE USER {account} IDENTIFIED BY '{password}'; "
+                          + " ".join(g.format(user=account) + ";" for g in grants))
+    try:
+        res = external_mysql.check(services["ip"], 3306, user, password)
+        error = dbinit_as(services, user, password)
+    finally:
+        run_as_root(services, f"DROP DATABASE IF EXISTS `gitpod-sessions`; DROP USER IF EXISTS {account}; "
+                              "DROP ROLE IF EXISTS gk3s_sessions;")
+    assert res["missing_privileges"] == missing, res["msg"]
+    assert res["ok"] is (not missing), res["msg"]
+    # The check's verdict is the server's: the Job's statements pass exactly when the check does.
+    assert (error is None) is res["ok"], error
+    if missing:
+        assert res["msg"].startswith(f"MySQL user {account} at {services['ip']}:3306 may not create and use database "
+                                     "`gitpod-sessions`"), res["msg"]
+        assert f"missing {', '.join(missing)} on `gitpod-sessions`.*" in res["msg"]
+        assert f"GRANT ALL ON `gitpod-sessions`.* TO {account};" in res["msg"]
+    assert "grant-Secret-321" not in res["msg"]
+
+
+def test_mysql_grant_fix_from_the_message_makes_the_check_pass(services):
+    user, password, account = "gk3s_fixme", "fix-Secret-654", "'gk3s_fixme'@'%'"
+    run_as_root(services, f"DROP USER IF EXISTS {account}; CREATE USER {account} IDENTIFIED BY '{password}'; "
+                          f"GRANT ALL ON `gitpod`.* TO {account};")
+    try:
+        before = external_mysql.check(services["ip"], 3306, user, password)
+        assert not before["ok"]
+        statement = before["msg"].split("grant them with: ", 1)[1].split(";", 1)[0]
+        run_as_root(services, statement + ";")
+        after = external_mysql.check(services["ip"], 3306, user, password)
+    finally:
+        run_as_root(services, f"DROP USER IF EXISTS {account};")
+    assert after["ok"] and after["missing_privileges"] == [], after["msg"]
+    assert after["msg"].endswith(f"{account} may create and use `gitpod-sessions`")
+
+
 # --- registry -------------------------------------------------------------------------------
 
 def test_registry_basic_auth_accepts_the_collections_htpasswd(services):
@@ -429,7 +530,7 @@ def run_components(tmp, variables):
     env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="ansible.posix.json", ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"))
     proc = subprocess.run([os.path.join(BIN, "ansible-playbook"), "-i", str(inventory),
                            os.path.join(REPO, "playbooks", "components.yml"), "-e", json.dumps(base)],
-                          cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=600, check=False)
     out = json.loads(proc.stdout)
     results = {}
     for play in out["plays"]:
@@ -473,17 +574,32 @@ def test_role_checks_real_services_and_installs_nothing_for_them(services, s3, t
     ("mysql_password", "rejected user 'gitpod': wrong password or unknown user"),
     ("missing_bucket", "bucket 'gitpod-absent' does not exist"),
     ("not_v2", "is not a Docker Registry v2: GET /v2/ answered 404"),
+    ("mysql_grant", "may not create and use database `gitpod-sessions`"),
 ])
 def test_role_stops_before_writing_anything(services, s3, tmp_path, case, expected):
+    if case == "mysql_grant":
+        run_as_root(services, "DROP USER IF EXISTS 'gk3s_role'@'%'; CREATE USER 'gk3s_role'@'%' IDENTIFIED BY 'role-Secret-987'; "
+                              "GRANT ALL ON `gitpod`.* TO 'gk3s_role'@'%';")
     overrides = {
         "mysql_password": {"components_mysql_external": {"host": services["ip"], "username": DB_USER, "password": "not-the-db-password"}},
         "missing_bucket": {"components_storage_external": {"endpoint": s3["endpoint"], "bucket": "gitpod-absent",
                                                            "access_key_id": s3["key"], "secret_access_key": s3["secret"]}},
         "not_v2": {"components_registry_external": {"url": f"http://{services['ip']}:8080", "username": REG_USER,
                                                     "password": REG_PASSWORD}},
+        "mysql_grant": {"components_mysql_external": {"host": services["ip"], "username": "gk3s_role", "password": "role-Secret-987"}},
     }[case]
     rc, out, results, stdout = run_components(tmp_path, external_vars(services, s3, **overrides))
     assert rc != 0
     failed = [r.get("msg", "") for rs in results.values() for r in rs if r.get("failed")]
     assert any(expected in m for m in failed), failed
+    assert not (tmp_path / "manifests").exists()
+
+
+def test_role_refuses_an_unknown_host_for_the_checks(services, s3, tmp_path):
+    rc, dummy, results, stdout = run_components(tmp_path, external_vars(services, s3, components_check_delegate_to="no-such-host"))
+    assert rc != 0
+    failed = [r.get("msg", "") for rs in results.values() for r in rs if r.get("failed")]
+    assert any('components_check_delegate_to is "no-such-host"; it must be localhost (the controller) or a host of the inventory'
+               in m for m in failed), stdout[-2000:]
+    assert "Check the external MySQL" not in results or not results["Check the external MySQL"][0].get("version")
     assert not (tmp_path / "manifests").exists()

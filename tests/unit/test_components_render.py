@@ -311,9 +311,11 @@ def test_registry_uses_minio_over_s3_with_tls_and_htpasswd(default_run):
 def test_htpasswd_hash_verifies_the_stored_password(default_run):
     tmp, _ = default_run
     creds = credentials(tmp)
-    from ansible_collections.selfhosted.gitpod_k3s.plugins.module_utils.bcrypt_hash import hashpw
+    import bcrypt
     user, hashed = creds["registry_htpasswd"].split(":", 1)
-    assert hashpw(creds["registry_password"], hashed) == hashed
+    assert user == "gitpod" and hashed.startswith("$2b$10$")
+    assert bcrypt.checkpw(creds["registry_password"].encode(), hashed.encode())
+    assert not bcrypt.checkpw(b"not-the-password", hashed.encode())
 
 
 def test_default_fragment(default_run):
