@@ -3,7 +3,8 @@
 """Converge a host's packages, kernel modules and parameters, swap, files and services in one pass.
 
 The host layer (host_prep and containerd roles) used to be about a hundred tasks, each a round
-trip to every host. This is the same work in one module call per role: it reads the host once,
+trip to every host. This is the same work in one module call per host (playbooks/prepare.yml
+gives both roles' arguments to one call, ``calls``, merged by ``merge_specs``): it reads the host once,
 changes only what differs, and reports what it changed (or would change, in check mode) with a
 diff. Section order matters and is fixed:
 
