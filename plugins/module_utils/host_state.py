@@ -3,7 +3,8 @@
 """Converge a host's packages, kernel modules and parameters, swap, files and services in one pass.
 
 The host layer (host_prep and containerd roles) used to be about a hundred tasks, each a round
-trip to every host. This is the same work in one module call per role: it reads the host once,
+trip to every host. This is the same work in one module call per host (playbooks/prepare.yml
+gives both roles' arguments to one call, ``calls``, merged by ``merge_specs``): it reads the host once,
 changes only what differs, and reports what it changed (or would change, in check mode) with a
 diff. Section order matters and is fixed:
 
@@ -30,6 +31,8 @@ import stat
 import tempfile
 import time
 
+from ansible.module_utils.parsing.convert_bool import boolean
+
 from ansible_collections.selfhosted.gitpod_k3s.plugins.module_utils import kernel_modules, sysctl, versions
 
 APT_ENV = {"DEBIAN_FRONTEND": "noninteractive", "LC_ALL": "C"}
@@ -53,14 +56,17 @@ class HostStateError(Exception):
 
 
 class System:
-    """The host, seen through paths under ``root`` and a command runner.
+    """The host, seen through paths under ``root``, a command runner and the AnsibleModule.
 
-    ``run(argv, env=None)`` returns (rc, stdout, stderr). The module passes AnsibleModule.run_command;
-    tests pass a fake and a temporary root.
+    ``run(argv, env=None)`` returns (rc, stdout, stderr). The module passes AnsibleModule.run_command
+    and itself; tests pass a fake runner, a temporary root and an AnsibleModule of their own. Files
+    are moved into place and given their mode and owner by AnsibleModule's own helpers
+    (``atomic_move``, ``set_fs_attributes_if_different``), as ansible.builtin.copy does.
     """
 
-    def __init__(self, run, root="/"):
+    def __init__(self, run, module, root="/"):
         self._run = run
+        self.module = module
         self.root = root
 
     def path(self, path):
@@ -103,29 +109,29 @@ class System:
         os.utime(self.path(path))
 
     def write_file(self, path, data, mode, uid, gid):
-        """Write atomically: a temporary file in the same directory, then rename."""
+        """A temporary file in the same directory, moved over ``path`` by AnsibleModule.atomic_move."""
         target = self.path(path)
         fd, tmp = tempfile.mkstemp(prefix=".gitpod-k3s.", dir=os.path.dirname(target))
         try:
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)
-            os.chmod(tmp, mode)
-            os.chown(tmp, uid, gid)
-            os.rename(tmp, target)
-        except BaseException:
+            self.module.atomic_move(tmp, target)
+        except Exception as exc:
             if os.path.exists(tmp):
                 os.unlink(tmp)
-            raise
+            raise HostStateError(f"cannot write {path}: {exc}") from None
+        self.set_attributes(path, mode, uid, gid)
 
-    def makedirs(self, path, mode):
+    def makedirs(self, path, mode, uid, gid):
         os.makedirs(self.path(path), mode=mode)
-        os.chmod(self.path(path), mode)
+        # os.makedirs applies the umask: the mode asked for, and the owner.
+        self.set_attributes(path, mode, uid, gid)
 
-    def chmod(self, path, mode):
-        os.chmod(self.path(path), mode)
-
-    def chown(self, path, uid, gid):
-        os.chown(self.path(path), uid, gid)
+    def set_attributes(self, path, mode, uid, gid):
+        """Mode, owner and group (None: left as they are), by AnsibleModule.set_fs_attributes_if_different."""
+        self.module.set_fs_attributes_if_different(
+            {"path": self.path(path), "mode": mode, "owner": uid, "group": gid,
+             "secontext": [None] * 4, "attributes": None}, False)
 
     def remove(self, path):
         target = self.path(path)
@@ -298,7 +304,7 @@ def read_answers(system, key):
 
 def write_answers(system, key, absent_names):
     if system.lstat(os.path.dirname(ARCHIVE_ANSWERS)) is None:
-        system.makedirs(os.path.dirname(ARCHIVE_ANSWERS), 0o755)
+        system.makedirs(os.path.dirname(ARCHIVE_ANSWERS), 0o755, os.geteuid(), os.getegid())
     data = json.dumps({"lists": key, "absent": sorted(absent_names)}, indent=1).encode("utf-8")
     system.write_file(ARCHIVE_ANSWERS, data, 0o644, os.geteuid(), os.getegid())
 
@@ -460,14 +466,15 @@ def swap_off(system, report, container):
 
 
 def _fix_attributes(system, report, path, st, mode, uid, gid, kind):
+    fix = False
     if mode is not None and stat.S_IMODE(st.st_mode) != mode:
         report.change(f"{kind} {path}: mode {stat.S_IMODE(st.st_mode):04o} -> {mode:04o}")
-        if not report.check_mode:
-            system.chmod(path, mode)
+        fix = True
     if (st.st_uid, st.st_gid) != (uid, gid):
         report.change(f"{kind} {path}: owner {st.st_uid}:{st.st_gid} -> {uid}:{gid}")
-        if not report.check_mode:
-            system.chown(path, uid, gid)
+        fix = True
+    if fix and not report.check_mode:
+        system.set_attributes(path, mode, uid, gid)
 
 
 def directories(system, report, specs):
@@ -482,8 +489,7 @@ def directories(system, report, specs):
             if report.check_mode:
                 report.planned_dirs.add(os.path.normpath(path))
             else:
-                system.makedirs(path, mode if mode is not None else 0o755)
-                system.chown(path, uid, gid)
+                system.makedirs(path, mode if mode is not None else 0o755, uid, gid)
             continue
         if not stat.S_ISDIR(st.st_mode):
             raise HostStateError(f"{path} exists and is not a directory")
@@ -690,35 +696,49 @@ def _converge(system, params, report):
 
 
 # ---------------------------------------------------------------------------------------------
-# Deferred calls (the action plugin queues them and sends them with the next call)
+# Several roles' arguments in one call (the module's ``calls`` option)
 
 LIST_OPTIONS = ("packages", "min_versions", "kernel_modules", "directories", "files", "absent", "prune", "stat", "services")
+MERGEABLE = LIST_OPTIONS + ("cache_valid_time", "swap_off", "sysctl")
 
 
 def merge_specs(specs):
-    """One set of module arguments from several calls' arguments, in call order.
+    """One set of module arguments from several argument sets (``calls``), in their order.
 
     Lists are concatenated (each section keeps the calls' order, and the module's fixed section
     order still puts every package before any file and every file before any service); swap_off
     holds when any call asks; cache_valid_time is the smallest given. Two calls that both set
-    ``sysctl`` cannot be merged: one module call applies one set of kernel parameters.
+    ``sysctl`` cannot be merged: one module call applies one set of kernel parameters. A set may
+    be empty or None (a role that has nothing to change on the host).
     """
     merged = {}
-    for spec in specs:
+    for number, spec in enumerate(specs):
+        if spec is None:
+            continue
+        if not isinstance(spec, dict):
+            raise HostStateError(f"calls[{number}] is {type(spec).__name__} {spec!r}; allowed: a dict of host_state options")
         for key, value in spec.items():
             if value is None:
                 continue
             if key in LIST_OPTIONS:
+                if not isinstance(value, (list, tuple)):
+                    raise HostStateError(f"calls[{number}].{key} is {value!r}; allowed: a list")
                 merged.setdefault(key, [])
                 merged[key] = merged[key] + list(value)
             elif key == "swap_off":
-                merged[key] = bool(merged.get(key)) or bool(value)
+                try:
+                    merged[key] = boolean(value, strict=True) or bool(merged.get(key))
+                except TypeError:
+                    raise HostStateError(f"calls[{number}].swap_off is {value!r}; allowed: true, false") from None
             elif key == "cache_valid_time":
-                merged[key] = min(int(value), int(merged.get(key, value)))
+                try:
+                    merged[key] = min(int(value), int(merged.get(key, value)))
+                except (TypeError, ValueError):
+                    raise HostStateError(f"calls[{number}].cache_valid_time is {value!r}; allowed: a number of seconds") from None
             elif key == "sysctl":
                 if "sysctl" in merged:
-                    raise HostStateError("two deferred host_state calls both set sysctl; give the parameters to one of them")
+                    raise HostStateError(f"calls[{number}] sets sysctl, and an earlier one did: give the parameters to one of them")
                 merged[key] = value
             else:
-                raise HostStateError(f"host_state cannot merge the option {key!r}")
+                raise HostStateError(f"calls[{number}] has the option {key!r}; allowed: {', '.join(MERGEABLE)}")
     return merged

@@ -158,7 +158,7 @@ def converge(settings, root=PROC_SYS, check_mode=False, required=(), on_unapplie
 
     result: applied (key -> before, after), unapplied (key -> expected, actual, reason), missing
     keys and the values the kernel now has; diff: before/after text of the applied keys, or None.
-    Raises ValueError on a bad key. The sysctl_apply module and host_state both report this.
+    Raises ValueError on a bad key; host_state reports it.
     """
     entries = plan(settings, root=root)
     before = {e["key"]: e["actual"] for e in entries}

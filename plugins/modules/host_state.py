@@ -16,6 +16,7 @@ description:
     and O(prune) are brought to state; and O(services) are masked, enabled, started or restarted.
   - The package lists are refreshed only when a package must be installed or looked up and the
     lists are missing or older than O(cache_valid_time).
+  - Several roles' argument sets can be given together (O(calls)) and are applied in one pass.
 version_added: "0.2.0"
 author:
   - selfhosted.gitpod_k3s maintainers (@selfhosted)
@@ -70,7 +71,9 @@ options:
     elements: str
     default: []
   sysctl:
-    description: Kernel parameters applied to the running kernel, as M(selfhosted.gitpod_k3s.sysctl_apply) does.
+    description:
+      - Kernel parameters applied to the running kernel where C(/proc/sys) is writable. Where it is
+        read-only (containers) a differing parameter is reported; those in O(sysctl.required) fail the task.
     type: dict
     suboptions:
       settings:
@@ -171,15 +174,19 @@ options:
         description: Text that marks a subdirectory as written by this collection.
         type: str
         default: ""
-  defer:
+  calls:
     description:
-      - Send nothing now. The arguments are queued on the controller and sent, merged with its own,
-        by the next C(host_state) call on the same host in the same run. Lists are joined in call
-        order, O(swap_off) holds when any call asks, the smallest O(cache_valid_time) is used, and
-        only one of the calls may set O(sysctl).
-      - A run of roles that each need the host changed costs one round trip per host this way.
-    type: bool
-    default: false
+      - Argument sets of several roles, each a dict of this module's other options, applied in one
+        pass as if given at once - lists are joined in order, O(swap_off) holds when any set asks,
+        the smallest O(cache_valid_time) is used, and only one set may give O(sysctl). An empty or
+        null set adds nothing.
+      - C(playbooks/prepare.yml) so applies host_prep's and containerd's changes in one round trip
+        per host; the module's fixed section order installs every package before any file is
+        written and any service started.
+      - With O(calls), no other option may be given.
+    type: list
+    elements: raw
+    default: []
   stat:
     description: Paths whose existence is returned in RV(exists); nothing is done to them.
     type: list
@@ -239,9 +246,6 @@ attributes:
     details: Debian and Ubuntu hosts with systemd (apt, dpkg, systemctl).
 notes:
   - Files are compared by content; templates are rendered on the controller and passed as O(files[].content).
-seealso:
-  - module: selfhosted.gitpod_k3s.sysctl_apply
-  - module: selfhosted.gitpod_k3s.kernel_module_info
 """
 
 EXAMPLES = r"""
@@ -273,17 +277,15 @@ EXAMPLES = r"""
         started: true
         start_in_container: false
         only_if_package: systemd-timesyncd
+
+- name: Apply the argument sets two roles computed, in one call
+  selfhosted.gitpod_k3s.host_state:
+    calls:
+      - "{{ host_prep_host_state }}"
+      - "{{ containerd_host_state }}"
 """
 
 RETURN = r"""
-deferred:
-  description: The call was queued (O(defer=true)); nothing was sent.
-  type: bool
-  returned: when defer is true
-merged_calls:
-  description: How many calls this one sent (the queued ones and itself).
-  type: int
-  returned: when defer is false
 changes:
   description: One line per change made (in check mode, that would be made).
   type: list
@@ -295,23 +297,33 @@ container:
   type: bool
   returned: always
 packages:
-  description: present, installed (by this call), skipped (package -> the alternative installed), unavailable (optional, not in the archive), refreshed (lists), versions.
+  description:
+    - present, installed (by this call), skipped (package -> the alternative installed),
+      unavailable (optional, not in the archive), refreshed (lists), versions.
   type: dict
   returned: always
-  sample: {"present": ["curl"], "installed": ["socat"], "skipped": {"systemd-timesyncd": "chrony"}, "unavailable": ["linux-headers-6.8.0-fc"], "refreshed": true, "versions": {"curl": "7.88.1-10"}}
+  sample:
+    present: ["curl"]
+    installed: ["socat"]
+    skipped: {"systemd-timesyncd": "chrony"}
+    unavailable: ["linux-headers-6.8.0-fc"]
+    refreshed: true
+    versions: {"curl": "7.88.1-10"}
 versions:
   description: Per O(min_versions) command, installed, path and version.
   type: dict
   returned: when min_versions is given and the package is installed
   sample: {"containerd": {"installed": true, "path": "/usr/bin/containerd", "version": "1.6.20"}}
 kernel_modules:
-  description: As M(selfhosted.gitpod_k3s.kernel_module_info) returns it.
+  description:
+    - Per module name, its state (loaded, builtin, loadable or missing) and the evidence; to_load
+      (the modules loaded, or that would be) and unavailable; the running kernel.
   type: dict
   returned: when kernel_modules is given
 sysctl:
   description:
     - applied (key -> before, after), unapplied (key -> expected, actual, reason), missing keys and
-      the live values, as M(selfhosted.gitpod_k3s.sysctl_apply) returns them.
+      the live values.
   type: dict
   returned: when sysctl is given
 swap:
@@ -341,9 +353,11 @@ services:
 """
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible_collections.selfhosted.gitpod_k3s.plugins.module_utils import host_state
 
-ARGUMENT_SPEC = {
+# The options of one argument set; ``calls`` holds several, merged by module_utils.host_state.merge_specs.
+OPTIONS = {
     "packages": {"type": "list", "elements": "dict", "default": [], "options": {
         "name": {"type": "str", "required": True},
         "optional": {"type": "bool", "default": False},
@@ -384,8 +398,6 @@ ARGUMENT_SPEC = {
         "marker": {"type": "str", "default": ""},
     }},
     "stat": {"type": "list", "elements": "path", "default": []},
-    # Handled by the action plugin (plugins/action/host_state.py); never reaches the host.
-    "defer": {"type": "bool", "default": False},
     "services": {"type": "list", "elements": "dict", "default": [], "options": {
         "name": {"type": "str", "required": True},
         "masked": {"type": "bool", "default": False},
@@ -399,11 +411,35 @@ ARGUMENT_SPEC = {
 }
 
 
+ARGUMENT_SPEC = dict(OPTIONS, calls={"type": "list", "elements": "raw", "default": []})
+MUTUALLY_EXCLUSIVE = [["calls", name] for name in OPTIONS]
+
+
+def build_module():
+    return AnsibleModule(argument_spec=ARGUMENT_SPEC, mutually_exclusive=MUTUALLY_EXCLUSIVE, supports_check_mode=True)
+
+
+def arguments(module):
+    """The options of this pass: the module's own, or the argument sets of ``calls`` merged and then
+    checked against the same specification."""
+    if not module.params["calls"]:
+        return module.params
+    try:
+        merged = host_state.merge_specs(module.params["calls"])
+    except host_state.HostStateError as exc:
+        module.fail_json(msg=str(exc))
+    checked = ArgumentSpecValidator(OPTIONS).validate(merged)
+    if checked.error_messages:
+        module.fail_json(msg=f"calls, merged: {'; '.join(checked.error_messages)}")
+    return checked.validated_parameters
+
+
 def run(module, system=None):
     system = system or host_state.System(
-        lambda argv, env: module.run_command(argv, environ_update=env or {}))
+        lambda argv, env: module.run_command(argv, environ_update=env or {}), module)
+    params = arguments(module)
     try:
-        report = host_state.converge(system, module.params, check_mode=module.check_mode)
+        report = host_state.converge(system, params, check_mode=module.check_mode)
     except host_state.HostStateError as exc:
         module.fail_json(msg=str(exc), **exc.report.result())
     result = report.result()
@@ -415,7 +451,7 @@ def run(module, system=None):
 
 
 def main():
-    run(AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True))
+    run(build_module())
 
 
 if __name__ == "__main__":

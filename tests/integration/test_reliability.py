@@ -27,6 +27,8 @@ import pytest
 from containers import RELAXED_PREFLIGHT, ContainerFleet, docker_available
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# playbooks/prepare.yml's one host_state call per host (host_prep's and containerd's changes).
+HOST_STATE_TASK = "TASK [Apply host preparation and container runtime in one host_state call]"
 PREFIX = "gk3s-rel-"
 NAMES = [f"{PREFIX}{n}" for n in (1, 2, 3)]
 
@@ -191,7 +193,7 @@ def test_2_interrupted_converge(fleet, workdir):
     log = workdir / "interrupted.log"
     proc, handle = start_converge(inventory, workdir, log)
     try:
-        wait_for(log, "TASK [selfhosted.gitpod_k3s.host_prep : Prepare the host", proc)
+        wait_for(log, HOST_STATE_TASK, proc)
         wait_for_process(fleet, "apt-get install", proc)
         time.sleep(1)  # inside the package installation
         os.killpg(proc.pid, signal.SIGKILL)
@@ -207,7 +209,7 @@ def test_3_lost_host_is_reported_and_the_others_finish(fleet, workdir):
     log = workdir / "lost.log"
     proc, handle = start_converge(inventory, workdir, log)
     try:
-        wait_for(log, "TASK [selfhosted.gitpod_k3s.host_prep", proc)
+        wait_for(log, HOST_STATE_TASK, proc)
         fleet.pause(NAMES[2])
         proc.wait(timeout=900)
     finally:

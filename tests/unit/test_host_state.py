@@ -10,6 +10,7 @@ import sys
 import time
 
 import pytest
+from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.selfhosted.gitpod_k3s.plugins.module_utils import host_state, sysctl
@@ -132,8 +133,15 @@ def host(root):
 
 
 @pytest.fixture
-def system(host, root):
-    return host_state.System(host, root)
+def ansible_module():
+    """An AnsibleModule for System's file helpers (atomic_move, set_fs_attributes_if_different)."""
+    with patch_module_args({}):
+        return AnsibleModule(argument_spec={})
+
+
+@pytest.fixture
+def system(host, ansible_module, root):
+    return host_state.System(host, ansible_module, root)
 
 
 @pytest.fixture
@@ -162,7 +170,7 @@ def test_all_installed_runs_only_dpkg_query(host, system, report):
 def test_dpkg_installed_counts_only_ii_and_strips_the_architecture(system):
     def run(argv, env):
         return 1, "libc6:amd64\tii \t2.36\nold\trc \t1.0\nbroken\tiF \t2.0\n", "no packages found matching x"
-    assert host_state.dpkg_installed(host_state.System(run, system.root), ["libc6", "old", "broken", "x"]) == {"libc6": "2.36"}
+    assert host_state.dpkg_installed(host_state.System(run, system.module, system.root), ["libc6", "old", "broken", "x"]) == {"libc6": "2.36"}
 
 
 @pytest.mark.parametrize("age", [None, 7200], ids=["no-lists", "stale-lists"])
@@ -682,11 +690,10 @@ def test_converge_check_mode_runs_only_reads(host, system, root):
 
 def run_module(args, system, capsys, check_mode=False, diff=False):
     extra = {"_ansible_check_mode": check_mode, "_ansible_diff": diff}
+    warned = []
     with patch_module_args(dict(args, **extra)):
         with pytest.raises(SystemExit) as exc:
-            module = host_state_module.AnsibleModule(argument_spec=host_state_module.ARGUMENT_SPEC,
-                                                     supports_check_mode=True)
-            warned = []
+            module = host_state_module.build_module()
             module.warn = warned.append  # test double: records warnings
             host_state_module.run(module, system=system)
     out = json.loads(capsys.readouterr().out)
@@ -732,6 +739,81 @@ def test_module_failure_returns_failed_msg_and_changes(host, system, capsys, roo
     assert code == 1 and out["failed"] is True
     assert out["msg"] == "systemd has no unit app: is its package installed?"
     assert out["changes"] == ["created directory /etc/app", "wrote /etc/app/app.conf"] and out["changed"] is True
+
+
+def test_module_calls_apply_every_argument_set_in_one_pass_in_section_order(host, system, capsys, root):
+    # A role's files and services, then another's packages: the module still installs first.
+    host.units["app"] = unit(file="disabled", active="inactive")
+    lists(root, 0)
+    first = {"directories": [{"path": "/etc/app", "mode": "0755", "owner": USER, "group": GROUP}],
+             "files": [file_spec()], "services": [{"name": "app", "enabled": True, "only_if_package": "app"}],
+             "cache_valid_time": 7200}
+    second = {"packages": [{"name": "app"}], "cache_valid_time": 600, "swap_off": False}
+    code, out = run_module({"calls": [first, None, {}, second]}, system, capsys, diff=True)
+    assert code == 0 and out["changed"] is True
+    assert out["changes"] == ["installed app", "created directory /etc/app", "wrote /etc/app/app.conf", "enable app"]
+    assert host.after_detect_virt() == [("dpkg-query",), ("apt-get", "install"), ("dpkg-query",), ("systemctl", "show"),
+                                        ("systemctl", "enable")]
+    assert [d["after_header"] for d in out["diff"]] == ["packages", "/etc/app", "/etc/app/app.conf"]
+    code, out = run_module({"calls": [first, second]}, system, capsys, check_mode=True)
+    assert code == 0 and out["changed"] is False
+
+
+def test_module_calls_exclude_every_other_option(system, capsys):
+    code, out = run_module({"calls": [module_args()], "swap_off": True}, system, capsys)
+    assert code == 1 and "mutually exclusive: calls|swap_off" in out["msg"]
+
+
+@pytest.mark.parametrize("calls, message", [
+    ([{"files": [{"path": "/etc/x"}]}], "calls, merged: missing required arguments: content found in files"),
+    ([{"packages": [{"name": "a"}]}, {"packages": "b"}], "calls[1].packages is 'b'; allowed: a list"),
+    ([{"sysctl": {"settings": {"a": 1}}}, {"sysctl": {"settings": {"b": 1}}}], "calls[1] sets sysctl"),
+])
+def test_module_calls_that_do_not_merge_or_check_fail_before_any_change(host, system, capsys, calls, message):
+    code, out = run_module({"calls": calls}, system, capsys)
+    assert code == 1 and message in out["msg"], out["msg"]
+    assert host.calls == []
+
+
+def test_files_are_moved_into_place_by_atomic_move_and_get_mode_and_owner(system, report, root, monkeypatch):
+    moved = []
+    real_move = system.module.atomic_move
+
+    def recording_move(src, dest, *args, **kwargs):  # test double: records, then moves for real
+        moved.append((os.path.dirname(src), dest))
+        return real_move(src, dest, *args, **kwargs)
+
+    monkeypatch.setattr(system.module, "atomic_move", recording_move)
+    os.makedirs(os.path.join(root, "etc/app"))
+    host_state.files(system, report, [file_spec(mode="0600")])
+    target = os.path.join(root, "etc/app/app.conf")
+    assert moved == [(os.path.join(root, "etc/app"), target)]
+    assert mode_of(root, "/etc/app/app.conf") == 0o600 and os.stat(target).st_uid == os.getuid()
+    # An existing file is replaced: content, mode and owner as asked, not as they were.
+    write(root, "/etc/app/app.conf", "old\n", mode=0o666)
+    host_state.files(system, host_state.Report(), [file_spec(mode="0640")])
+    assert read(root, "/etc/app/app.conf") == "a = 1\n" and mode_of(root, "/etc/app/app.conf") == 0o640
+    assert len(moved) == 2
+
+
+def test_failed_move_names_the_file_and_leaves_no_temporary_file(system, report, root, monkeypatch):
+    def refuse(src, dest, *args, **kwargs):  # test double: a move the filesystem refuses
+        raise OSError(30, "Read-only file system")
+
+    monkeypatch.setattr(system.module, "atomic_move", refuse)
+    os.makedirs(os.path.join(root, "etc/app"))
+    with pytest.raises(host_state.HostStateError, match="cannot write /etc/app/app.conf: .*Read-only file system"):
+        host_state.files(system, report, [file_spec()])
+    assert os.listdir(os.path.join(root, "etc/app")) == []
+
+
+def test_new_directory_gets_its_mode_despite_the_umask(system, report, root):
+    old = os.umask(0o077)
+    try:
+        host_state.directories(system, report, [{"path": "/srv/shared", "mode": "0755", "owner": USER, "group": GROUP}])
+    finally:
+        os.umask(old)
+    assert mode_of(root, "/srv/shared") == 0o755
 
 
 # ---------------------------------------------------------------------------------------------
@@ -855,8 +937,11 @@ def test_merge_swap_off_cache_valid_time_sysctl_and_none():
 
 
 @pytest.mark.parametrize("specs, match", [
-    ([{"sysctl": {"settings": {"a": 1}}}, {"sysctl": {"settings": {"b": 1}}}], "both set sysctl"),
-    ([{"packages": []}, {"frobnicate": 1}], "cannot merge the option 'frobnicate'"),
+    ([{"sysctl": {"settings": {"a": 1}}}, {"sysctl": {"settings": {"b": 1}}}], r"calls\[1\] sets sysctl, and an earlier one did"),
+    ([{"packages": []}, {"frobnicate": 1}], r"calls\[1\] has the option 'frobnicate'; allowed: packages, .*, sysctl"),
+    ([{"packages": []}, ["packages"]], r"calls\[1\] is list \['packages'\]; allowed: a dict"),
+    ([{"swap_off": "maybe"}], r"calls\[0\].swap_off is 'maybe'; allowed: true, false"),
+    ([{"cache_valid_time": "soon"}], r"calls\[0\].cache_valid_time is 'soon'; allowed: a number"),
 ])
 def test_merge_refuses_what_one_call_cannot_hold(specs, match):
     with pytest.raises(host_state.HostStateError, match=match):

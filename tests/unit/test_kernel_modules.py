@@ -60,7 +60,9 @@ def test_ubuntu_module_not_shipped_is_unavailable():
 
 
 def test_feature_filesystem_counts_as_loaded_without_sys_module():
-    out = km.decide(["overlay"], **dict(FRESH_UBUNTU, filesystems={"overlay"}))
+    overlay_mounted = dict(FRESH_UBUNTU)
+    overlay_mounted["filesystems"] = {"overlay"}
+    out = km.decide(["overlay"], **overlay_mounted)
     assert out["to_load"] == [] and out["modules"]["overlay"]["state"] == "loaded"
 
 

@@ -1,13 +1,10 @@
-"""module_utils.sysctl and the sysctl_apply module, on a fake /proc/sys in a temporary directory."""
+"""module_utils.sysctl (host_state's kernel parameters), on a fake /proc/sys in a temporary directory."""
 
-import json
 import os
 
 import pytest
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.selfhosted.gitpod_k3s.plugins.module_utils import sysctl
-from ansible_collections.selfhosted.gitpod_k3s.plugins.modules import sysctl_apply
 
 
 def make_proc(tmp_path, values):
@@ -106,63 +103,47 @@ def test_policy_rejects_unknown_mode():
         sysctl.policy_messages([], on_unapplied="ignore")
 
 
-def run_module(args, root, capsys, check_mode=False):
-    if check_mode:
-        args = dict(args, _ansible_check_mode=True)
-    with patch_module_args(dict(args, _ansible_diff=True)):
-        with pytest.raises(SystemExit) as exc:
-            module = sysctl_apply.AnsibleModule(argument_spec=sysctl_apply.ARGUMENT_SPEC, supports_check_mode=True)
-            warned = []
-            module.warn = warned.append  # test double: records warnings (their wire format varies with what is imported)
-            sysctl_apply.run(module, root=root)
-    out = json.loads(capsys.readouterr().out)
-    out["recorded_warnings"] = warned
-    return exc.value.code, out
-
-
-def test_module_check_mode_reports_change_without_writing(tmp_path, capsys):
-    root = make_proc(tmp_path, {"net.core.somaxconn": "128"})
-    code, out = run_module({"settings": {"net.core.somaxconn": 4096}}, root, capsys, check_mode=True)
-    assert code == 0 and out["changed"] is True
-    assert out["applied"] == {"net.core.somaxconn": {"before": "128", "after": "4096"}}
-    assert open(os.path.join(root, "net/core/somaxconn")).read() == "128\n"
-
-
-def test_module_apply_then_rerun_is_unchanged(tmp_path, capsys):
-    root = make_proc(tmp_path, {"net.core.somaxconn": "128"})
-    code, out = run_module({"settings": {"net.core.somaxconn": 4096}}, root, capsys)
-    assert code == 0 and out["changed"] is True and out["diff"]["after"] == "net.core.somaxconn = 4096\n"
-    code, out = run_module({"settings": {"net.core.somaxconn": 4096}}, root, capsys)
-    assert code == 0 and out["changed"] is False and out["values"] == {"net.core.somaxconn": "4096"}
-
-
 def read_only_proc(path):
     """Test double for sysctl.is_writable: every file reads as on a read-only /proc/sys mount."""
     return False
 
 
-def test_module_read_only_required_key_fails_with_both_values(tmp_path, capsys, monkeypatch):
+def test_converge_check_mode_reports_change_without_writing(tmp_path):
+    root = make_proc(tmp_path, {"net.core.somaxconn": "128"})
+    result, diff, errors, warnings = sysctl.converge({"net.core.somaxconn": 4096}, root=root, check_mode=True)
+    assert result["applied"] == {"net.core.somaxconn": {"before": "128", "after": "4096"}} and not errors and not warnings
+    assert diff == {"before": "net.core.somaxconn = 128\n", "after": "net.core.somaxconn = 4096\n"}
+    assert open(os.path.join(root, "net/core/somaxconn")).read() == "128\n"
+
+
+def test_converge_apply_then_again_applies_nothing(tmp_path):
+    root = make_proc(tmp_path, {"net.core.somaxconn": "128"})
+    result, diff, _errors, _warnings = sysctl.converge({"net.core.somaxconn": 4096}, root=root)
+    assert list(result["applied"]) == ["net.core.somaxconn"] and diff["after"] == "net.core.somaxconn = 4096\n"
+    result, diff, _errors, _warnings = sysctl.converge({"net.core.somaxconn": 4096}, root=root)
+    assert result["applied"] == {} and diff is None and result["values"] == {"net.core.somaxconn": "4096"}
+
+
+def test_converge_read_only_required_key_is_an_error_with_both_values(tmp_path, monkeypatch):
     root = make_proc(tmp_path, {"net.ipv4.ip_forward": "0"})
     monkeypatch.setattr(sysctl, "is_writable", read_only_proc)
-    code, out = run_module({"settings": {"net.ipv4.ip_forward": 1}, "required": ["net.ipv4.ip_forward"]}, root, capsys)
-    assert code == 1 and out["failed"] is True
-    assert "net.ipv4.ip_forward (wanted '1', live '0'" in out["msg"]
+    _result, _diff, errors, _warnings = sysctl.converge({"net.ipv4.ip_forward": 1}, root=root, required=["net.ipv4.ip_forward"])
+    assert len(errors) == 1 and "net.ipv4.ip_forward (wanted '1', live '0'" in errors[0]
 
 
-def test_module_read_only_optional_key_warns_and_succeeds(tmp_path, capsys, monkeypatch):
+def test_converge_read_only_optional_key_only_warns(tmp_path, monkeypatch):
     root = make_proc(tmp_path, {"fs.inotify.max_user_watches": "192536", "net.ipv4.ip_forward": "1"})
     monkeypatch.setattr(sysctl, "is_writable", read_only_proc)
-    code, out = run_module({"settings": {"fs.inotify.max_user_watches": 1000000, "net.ipv4.ip_forward": 1},
-                            "required": ["net.ipv4.ip_forward"], "persisted_in": "/etc/sysctl.d/90-gitpod-k3s.conf"},
-                           root, capsys)
-    assert code == 0 and out["changed"] is False
-    assert out["unapplied"]["fs.inotify.max_user_watches"]["actual"] == "192536"
-    assert len(out["recorded_warnings"]) == 1
-    assert "fs.inotify.max_user_watches" in out["recorded_warnings"][0]
+    result, _diff, errors, warnings = sysctl.converge(
+        {"fs.inotify.max_user_watches": 1000000, "net.ipv4.ip_forward": 1}, root=root,
+        required=["net.ipv4.ip_forward"], file_hint="/etc/sysctl.d/90-gitpod-k3s.conf")
+    assert errors == [] and result["applied"] == {}
+    assert result["unapplied"]["fs.inotify.max_user_watches"]["actual"] == "192536"
+    assert len(warnings) == 1 and "fs.inotify.max_user_watches" in warnings[0]
 
 
-def test_module_read_only_optional_key_fails_with_on_unapplied_fail(tmp_path, capsys, monkeypatch):
+def test_converge_read_only_optional_key_is_an_error_with_on_unapplied_fail(tmp_path, monkeypatch):
     root = make_proc(tmp_path, {"fs.inotify.max_user_watches": "192536"})
     monkeypatch.setattr(sysctl, "is_writable", read_only_proc)
-    code, out = run_module({"settings": {"fs.inotify.max_user_watches": 1000000}, "on_unapplied": "fail"}, root, capsys)
-    assert code == 1 and "fs.inotify.max_user_watches" in out["msg"]
+    _result, _diff, errors, warnings = sysctl.converge({"fs.inotify.max_user_watches": 1000000}, root=root, on_unapplied="fail")
+    assert warnings == [] and len(errors) == 1 and "fs.inotify.max_user_watches" in errors[0]

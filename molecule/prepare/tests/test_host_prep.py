@@ -1,5 +1,7 @@
 """host_prep on every node: sysctls, kernel modules, swap, packages, directories, time sync."""
 
+import json
+
 import pytest
 
 from conftest import run_module
@@ -38,21 +40,25 @@ def test_sysctl_live_value(host, key):
     assert live(host, key) == LIVE_SETTABLE[key]
 
 
+def sysctl_args(settings, **options):
+    return json.dumps({"sysctl": dict(options, settings=settings)})
+
+
 def test_unsettable_sysctl_is_reported_and_fatal_on_request(host):
-    # /proc/sys is read-only here: the module reports the parameter it cannot write, only warns
+    # /proc/sys is read-only here: host_state reports the parameter it cannot write, only warns
     # by default (the converge succeeded with it) and fails with on_unapplied=fail.
     name = host.backend.get_hostname()
     assert live(host, "fs.inotify.max_user_watches") != "1000000"
-    settings = "settings='{\"fs.inotify.max_user_watches\": 1000000}'"
-    rc, out = run_module(name, "selfhosted.gitpod_k3s.sysctl_apply", settings)
+    settings = {"fs.inotify.max_user_watches": 1000000}
+    rc, out = run_module(name, "selfhosted.gitpod_k3s.host_state", sysctl_args(settings))
     assert rc == 0 and "[WARNING]: kernel parameters not applied" in out and "not writable" in out, out
-    rc, out = run_module(name, "selfhosted.gitpod_k3s.sysctl_apply", settings + " on_unapplied=fail")
+    rc, out = run_module(name, "selfhosted.gitpod_k3s.host_state", sysctl_args(settings, on_unapplied="fail"))
     assert rc == 2 and "fs.inotify.max_user_watches (wanted '1000000'" in out, out
 
 
 def test_required_sysctl_that_does_not_hold_fails(host):
-    rc, out = run_module(host.backend.get_hostname(), "selfhosted.gitpod_k3s.sysctl_apply",
-                         "settings='{\"net.ipv4.ip_forward\": 0}' required=net.ipv4.ip_forward")
+    rc, out = run_module(host.backend.get_hostname(), "selfhosted.gitpod_k3s.host_state",
+                         sysctl_args({"net.ipv4.ip_forward": 0}, required=["net.ipv4.ip_forward"]))
     assert rc == 2 and "required kernel parameters do not hold" in out, out
 
 
@@ -64,10 +70,12 @@ def test_modules_load_file(host):
 
 
 def test_kernel_modules_all_present_without_modprobe(host):
-    # This kernel builds everything in and has no /lib/modules: nothing may need loading.
-    out = host.ansible("selfhosted.gitpod_k3s.kernel_module_info",
-                       "names=overlay,br_netfilter,nf_conntrack,ip_tables,ip_set,vxlan,fuse", check=False)
-    assert out["to_load"] == [] and out["unavailable"] == []
+    # This kernel builds everything in and has no /lib/modules: nothing may need loading
+    # (asked in check mode: host_state would load what is only loadable).
+    out = host.ansible("selfhosted.gitpod_k3s.host_state",
+                       "kernel_modules=overlay,br_netfilter,nf_conntrack,ip_tables,ip_set,vxlan,fuse")
+    assert out["kernel_modules"]["to_load"] == [] and out["kernel_modules"]["unavailable"] == []
+    assert out["changed"] is False
 
 
 def test_swap_off_now_and_at_boot(host):
