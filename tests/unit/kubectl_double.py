@@ -540,11 +540,14 @@ def main(argv):
                            state.get("schedule"), state.get("t0"), state.get("flags"))
     if "-f" in argv and argv[argv.index("-f") + 1:argv.index("-f") + 2] == ["-"]:
         sys.stdin.read()
+    started = time.time()
     rc, out, err = double(argv)
     state["t0"] = double.t0
     state["flags"] = double.flags
     state["objects"] = double.objects
     state.setdefault("calls", []).append(argv[1:])
+    # Seconds since the first call, when this call started (t0 is set by the first call).
+    state.setdefault("call_times", []).append(round(started - double.t0, 3))
     tmp = path + ".tmp"
     with open(tmp, "w", encoding="utf-8") as handle:
         json.dump(state, handle)
