@@ -35,10 +35,15 @@ def ansible_env(callback: str = "ansible.posix.json") -> dict:
 
 # --- inventories ---------------------------------------------------------------------------------
 
-def host(name: str, ip: str, arch: str = "x86_64", **extra) -> dict:
-    """A host with the facts the k3s role reads (no fact gathering in a render)."""
+def host(name: str, ip: str, arch: str = "x86_64", nodename: str | None = None, **extra) -> dict:
+    """An inventory host; render_facts become its gathered facts (tests/render/render.yml).
+
+    nodename is the kernel host name (uname -n) and may be a full name with dots; facts' hostname is
+    its first label, as Ansible's platform facts cut it.
+    """
+    nodename = nodename or name
     return {name: {"ansible_architecture": arch, "ansible_default_ipv4": {"address": ip},
-                   "ansible_hostname": name, **extra}}
+                   "render_facts": {"nodename": nodename, "hostname": nodename.split(".")[0]}, **extra}}
 
 
 def inventory(servers: dict, agents: dict, groups: dict | None = None, all_vars: dict | None = None) -> dict:

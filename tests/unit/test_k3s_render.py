@@ -75,6 +75,10 @@ META_WS = {"gitpod_meta": ["s1"], "gitpod_workspace": ["s1"]}
 def scenarios(tmp: Path) -> dict[str, dict]:
     """Every inventory the tests render, by name."""
     three = {**host("s1", "192.0.2.11"), **host("s2", "192.0.2.12"), **host("s3", "192.0.2.13")}
+    # Hosts whose kernel host name is a full name: k3s registers it whole, lower-cased.
+    fqdn_three = {**host("s1", "192.0.2.11", nodename="S1.Cluster.Example.COM"),
+                  **host("s2", "192.0.2.12", nodename="s2.cluster.example.com"),
+                  **host("s3", "192.0.2.13", nodename="s3.cluster.example.com", k3s_node_name="Etcd-Three")}
     airgap_dir = tmp / "airgap-files"
     write_airgap_dir(airgap_dir)
     missing_dir = tmp / "airgap-missing"
@@ -127,6 +131,12 @@ def scenarios(tmp: Path) -> dict[str, dict]:
             **host("good-agent", "192.0.2.39"),
             **host("good-ipip-bgp", "192.0.2.42", calico_encapsulation="IPIPCrossSubnet", calico_bgp="Enabled"),
         }),
+        "fqdn": inventory(fqdn_three, {**host("a1", "192.0.2.21", nodename="a1.cluster.example.com"),
+                                       **host("a2", "192.0.2.22", nodename="a2.cluster.example.com")},
+                          {"gitpod_meta": ["s1", "s2", "s3"], "gitpod_workspace": ["a1", "a2"]}),
+        "bad_node_name": inventory(host("s1", "192.0.2.11"), {
+            **host("bad-underscore", "192.0.2.41", k3s_node_name="gitpod_agent"),
+            **host("bad-nodename", "192.0.2.42", nodename="-agent-.example.com")}),
         "servers2": inventory({**host("s1", "192.0.2.11"), **host("s2", "192.0.2.12")}, {}),
         "servers4": inventory({**three, **host("s4", "192.0.2.14")}, {}),
         "both_groups": inventory(three, host("s3", "192.0.2.13")),
@@ -326,6 +336,36 @@ def test_release_urls_encode_the_version_and_pick_the_arch_asset(ha_system):
     assert arm["images_patterns"][0] == "k3s-airgap-images-arm64.tar.zst"
 
 
+# --- node names ---------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def fqdn(renders):
+    return rendered(renders, "fqdn")
+
+
+@pytest.mark.parametrize("hostname,expected", [("s1", "s1.cluster.example.com"), ("s2", "s2.cluster.example.com"),
+                                               ("s3", "etcd-three"), ("a1", "a1.cluster.example.com")])
+def test_node_name_is_the_full_host_name_and_written_into_config(fqdn, hostname, expected):
+    # k3s registers the whole kernel host name, lower-cased, not the facts' short hostname; the one
+    # name the role waits for, drains and labels is the one config.yaml gives k3s as node-name.
+    assert load(fqdn, hostname, "facts.json")["node_name"] == expected
+    assert load(fqdn, hostname, "config.yaml")["node-name"] == expected
+
+
+def test_node_name_is_written_for_plain_host_names_too(single):
+    assert load(single, "s1", "config.yaml")["node-name"] == load(single, "s1", "facts.json")["node_name"] == "s1"
+
+
+@pytest.mark.parametrize("hostname,expected", [
+    ("bad-underscore", ["k3s_node_name", "'gitpod_agent'", "bad-underscore", "RFC 1123"]),
+    ("bad-nodename", ["'-agent-.example.com'", "k3s_node_name", "RFC 1123"]),
+])
+def test_invalid_node_name_is_refused(renders, hostname, expected):
+    found = " ".join(failures(renders["bad_node_name"][1]).get(hostname, []))
+    for text in expected:
+        assert text in found, found
+
+
 # --- systemd units ------------------------------------------------------------------------------
 
 def test_server_unit(single):
@@ -341,7 +381,20 @@ def test_agent_unit(ha_system):
     assert load(ha_system, "a1", "facts.json")["service_name"] == "k3s-agent"
     d = unit_directives(load(ha_system, "a1", "k3s-agent.service"))
     assert d["ExecStart"] == ["/usr/local/bin/k3s agent"]
-    assert d["Type"] == ["exec"]
+    # k3s's install.sh writes Type=notify for servers and agents alike (the agent reports ready).
+    assert d["Type"] == ["notify"]
+
+
+# Environment files k3s's install.sh lists in every unit, in this order (later files win).
+UPSTREAM_ENVIRONMENT_FILES = ["-/etc/default/%N", "-/etc/sysconfig/%N", "-/etc/systemd/system/{unit}.env"]
+
+
+@pytest.mark.parametrize("fixture,hostname,unit", [("single", "s1", "k3s.service"), ("ha_system", "a1", "k3s-agent.service"),
+                                                   ("ha_system", "s2", "k3s.service")])
+def test_units_read_the_environment_files_upstream_reads(request, fixture, hostname, unit):
+    d = unit_directives(load(request.getfixturevalue(fixture), hostname, unit))
+    assert d["EnvironmentFile"] == [f.format(unit=unit) for f in UPSTREAM_ENVIRONMENT_FILES]
+    assert d["Type"] == ["notify"]
 
 
 def test_embedded_unit_does_not_wait_for_system_containerd(ha_embedded):

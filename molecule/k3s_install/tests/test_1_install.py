@@ -80,6 +80,20 @@ def test_units_are_rendered_enabled_and_not_started(server, agent):
         h.run_expect([0], f"systemd-analyze verify /etc/systemd/system/{unit}.service")
 
 
+def test_installed_binary_reports_ready_to_a_notify_unit(agent):
+    # Both units are Type=notify: a start completes only when the binary sends READY=1. The TEST
+    # DOUBLE does that for its main PID; this runs it once under a transient unit of the same type
+    # (its own log file, so the role's units stay provably unstarted).
+    probe = "gk3s-notify-probe"
+    result = agent.run(f"timeout 60 systemd-run --unit={probe} -p Type=notify -p TimeoutStartSec=30 "
+                       f"-E GK3S_TEST_DOUBLE_LOG=/tmp/{probe}.log /usr/local/bin/k3s agent")
+    try:
+        assert result.rc == 0, result.stderr
+        assert agent.run(f"systemctl is-active {probe}.service").stdout.strip() == "active"
+    finally:
+        agent.run(f"systemctl stop {probe}.service; systemctl reset-failed {probe}.service")
+
+
 def test_agent_unit_orders_after_system_containerd(server, agent):
     assert "After=containerd.service" in agent.file("/etc/systemd/system/k3s-agent.service").content_string
     assert "containerd.service" not in server.file("/etc/systemd/system/k3s.service").content_string

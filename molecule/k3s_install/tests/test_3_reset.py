@@ -15,6 +15,14 @@ LEFTOVERS = " && ".join([
     "mkdir -p /var/lib/calico /etc/cni/net.d",
     "touch /etc/cni/net.d/10-calico.conflist /etc/cni/net.d/calico-kubeconfig",
 ])
+# Pods the system containerd still holds when k3s stops (agent, system mode): a sandbox and two
+# containers, under the TEST DOUBLE's stand-in for containerd, behind a stand-in socket file.
+PODS = " && ".join([
+    "mkdir -p /var/lib/gk3s-test-double/cri/pods /var/lib/gk3s-test-double/cri/containers /run/containerd",
+    "touch /run/containerd/containerd.sock /var/lib/gk3s-test-double/cri/pods/sb-ws",
+    "touch /var/lib/gk3s-test-double/cri/containers/sb-ws /var/lib/gk3s-test-double/cri/containers/ws-main"
+    " /var/lib/gk3s-test-double/cri/containers/ws-daemon",
+])
 GONE = ["/usr/local/bin/k3s", "/etc/rancher/k3s", "/var/lib/rancher/k3s", "/etc/systemd/system/k3s.service",
         "/etc/systemd/system/k3s-agent.service", "/var/lib/calico", "/etc/cni/net.d/10-calico.conflist",
         "/etc/cni/net.d/calico-kubeconfig"]
@@ -29,8 +37,17 @@ def test_reset_needs_confirmation(server, run_playbook):
 
 def test_reset_removes_k3s_and_calico_state(server, agent, run_playbook):
     server.run_expect([0], LEFTOVERS)
+    agent.run_expect([0], PODS)
     proc = run_playbook("playbooks/reset.yml", "-e", "k3s_reset_confirm=true")
+    agent.run("rm -f /run/containerd/containerd.sock")
     assert proc.returncode == 0, proc.stdout[-3000:]
+    # No API server answers Calico's CNI plugin: crictl rmp fails, containerd removes the pods.
+    log = agent.file("/var/log/gitpod-k3s-test-double.log").content_string.splitlines()
+    assert [line for line in log if line.startswith("crictl ") and " rmp --force sb-ws" in line]
+    kills = [line for line in log if line.startswith("ctr ") and "tasks kill --all --signal SIGKILL" in line]
+    assert len(kills) == 3, log
+    assert agent.check_output("ls -A /var/lib/gk3s-test-double/cri/containers /var/lib/gk3s-test-double/cri/pods"
+                              " | grep -v ':$' || true").strip() == ""
     for h in (server, agent):
         for path in GONE:
             assert not h.file(path).exists, path

@@ -1,0 +1,54 @@
+"""The k3s role's drain before an upgrade (tasks_from: drain, as upgrade.yml includes it), against
+the kubectl TEST DOUBLE (tests/unit/kubectl_double.py), which refuses pods that declare no
+controller the way kubectl drain does. Gitpod's workspace pods are such pods."""
+
+from __future__ import annotations
+
+from double_playbook import KUBECTL, include, node, pod, run
+
+NODE = "ws-1.cluster.example.com"
+
+
+def cluster():
+    return {"objects": {"nodes": [node("s1"), node(NODE)], "pods": [
+        pod("ws-3f2a", NODE, namespace="default"),  # a Gitpod workspace pod: no controller
+        pod("ws-daemon-x1", NODE, namespace="default", owner="DaemonSet"),
+        pod("proxy-7d9", NODE, namespace="default", owner="ReplicaSet", empty_dir=True),
+    ]}}
+
+
+def drain(tmp, **extra):
+    variables = {"__k3s_kubectl": KUBECTL, "__k3s_node_name_fact": NODE, "k3s_initial_server": "localhost",
+                 "k3s_drain_timeout": 60, **extra}
+    return run(tmp, [include("k3s", "drain")], variables, cluster())
+
+
+def test_drain_of_a_node_with_workspace_pods_fails_and_says_why(tmp_path):
+    proc, _, state = drain(tmp_path)
+    assert proc.returncode != 0
+    out = " ".join(proc.stdout.split())
+    assert "no controller manages" in out and "workspace" in out
+    assert "k3s_upgrade_drain_force=true" in out
+    assert "default/ws-3f2a" in out, "kubectl's own list of the pods is in the message"
+    assert f"uncordon {NODE}" in out
+    assert {p["metadata"]["name"] for p in state["objects"]["pods"]} == {"ws-3f2a", "ws-daemon-x1", "proxy-7d9"}
+
+
+def test_forced_drain_deletes_pods_without_controller(tmp_path):
+    proc, _, state = drain(tmp_path, k3s_upgrade_drain_force=True)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert "changed=1" in proc.stdout
+    drains = [c for c in state["calls"] if c[:1] == ["drain"]]
+    assert drains == [["drain", NODE, "--ignore-daemonsets", "--delete-emptydir-data", "--timeout=60s", "--force"]]
+    # The DaemonSet's pod stays (--ignore-daemonsets); the others are gone, the node is cordoned.
+    assert [p["metadata"]["name"] for p in state["objects"]["pods"]] == ["ws-daemon-x1"]
+    assert [n for n in state["objects"]["nodes"] if n["metadata"]["name"] == NODE][0]["spec"]["unschedulable"]
+
+
+def test_drain_without_unmanaged_pods_needs_no_force(tmp_path):
+    state = cluster()
+    proc, _, after = run(tmp_path, [include("k3s", "drain")],
+                         {"__k3s_kubectl": KUBECTL, "__k3s_node_name_fact": "s1", "k3s_initial_server": "localhost"},
+                         state)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert [c for c in after["calls"] if c[:1] == ["drain"]][0][-1] != "--force"
