@@ -16,7 +16,7 @@ description:
     and O(prune) are brought to state; and O(services) are masked, enabled, started or restarted.
   - The package lists are refreshed only when a package must be installed or looked up and the
     lists are missing or older than O(cache_valid_time).
-version_added: "0.2.0"
+version_added: "0.1.0"
 author:
   - selfhosted.gitpod_k3s maintainers (@selfhosted)
 options:

@@ -10,6 +10,8 @@ pids=$(ps -e -o pid= -o args= | awk '$2 ~ "^/var/lib/rancher/k3s/data/.*/contain
 for pid in $pids; do
   # The shim's children are the pods' processes; take the whole tree down.
   children=$(ps -o pid= --ppid "$pid" 2>/dev/null || true)
+  # $children is a list of pids, split into words on purpose.
+  # shellcheck disable=SC2086
   kill -9 "$pid" $children 2>/dev/null && changed=1
 done
 
