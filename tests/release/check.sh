@@ -53,8 +53,15 @@ build)
   listing=$(tar -tzf "$tarball")
   leaked=$(grep -E '^(\.venv|\.cache/|\.ci/|\.git/|\.config/|artifacts/|dist/|collections/|molecule/|benchmarks/work/|tests/output/|changelogs/\.plugin-cache\.yaml)|(^|/)(__pycache__|\.pytest_cache)(/|$)|\.tar\.gz$' <<<"$listing" || true)
   [ -z "$leaked" ] || fail "the tarball holds development files:"$'\n'"$leaked"
-  for f in LICENSE README.md meta/runtime.yml meta/execution-environment.yml \
-           $(python -c 'import sys, yaml; print(" ".join(yaml.safe_load(open(sys.argv[1]))["dependencies"].values()))' "$repo/meta/execution-environment.yml"); do
+  # meta/execution-environment.yml names files (python, system), as ansible-builder reads it.
+  ee_files=$(python -c '
+import sys, yaml
+deps = yaml.safe_load(open(sys.argv[1]))["dependencies"]
+bad = {k: v for k, v in deps.items() if k not in ("python", "system") or not isinstance(v, str)}
+if bad:
+    sys.exit(f"FAIL: meta/execution-environment.yml: dependencies must be python/system file paths, not {bad}")
+print(" ".join(deps.values()))' "$repo/meta/execution-environment.yml")
+  for f in LICENSE README.md meta/runtime.yml meta/execution-environment.yml $ee_files; do
     grep -qx "$f" <<<"$listing" || fail "the tarball lacks $f"
   done
   echo "build: $(wc -l <<<"$listing") entries, no development file, LICENSE and the EE dependency files present"
