@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """How close a fleet run comes to Ansible's own floor.
 
 For each fleet size N (default 1, 5, 10; add 20 with --sizes 1,5,10,20) this starts N systemd
@@ -41,6 +40,7 @@ STAGES = [
     ("converge", "playbooks/prepare.yml"),
     ("rerun", "playbooks/prepare.yml"),
 ]
+
 
 def fleet_groups(n):
     """One server (meta) and n-1 agents (workspace); a single node carries every label."""

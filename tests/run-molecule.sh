@@ -3,7 +3,7 @@
 # A scenario may hold a `skip-unless.sh`: when it exits non-zero, the scenario is reported as
 # SKIPPED with what that script printed (e.g. the k3s scenario without K3S_AIRGAP_DIR).
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 scenarios=("$@")
 if [ ${#scenarios[@]} -eq 0 ]; then
   for f in molecule/*/molecule.yml; do scenarios+=("$(basename "$(dirname "$f")")"); done

@@ -7,6 +7,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 name: gitpod_node_labels
 short_description: Gitpod node labels for a host's inventory groups
+version_added: "0.1.0"
 description:
   - Returns the label names a host carries, sorted, from the groups it belongs to.
   - The same computation serves k3s registration labels, the node_labels module, and the preflight.

@@ -7,6 +7,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 name: preflight_results
 short_description: Per-host preflight checks plus the fleet checks, ready for checks_report
+version_added: "0.1.0"
 description:
   - Reads each host's registered M(selfhosted.gitpod_k3s.host_requirements) result from C(hostvars)
     and returns the per-host checks, the fleet checks, a facts table and one failure message per host and for the fleet.

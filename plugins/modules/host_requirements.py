@@ -214,7 +214,6 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.selfhosted.gitpod_k3s.plugins.module_utils import host_requirements as hr
 
 
-
 class ModuleProbe(hr.Probe):
     """The real host, with commands run through AnsibleModule (LC_ALL=C)."""
 

@@ -17,7 +17,7 @@ description:
   - The package lists are refreshed only when a package must be installed or looked up and the
     lists are missing or older than O(cache_valid_time).
   - Several roles' argument sets can be given together (O(calls)) and are applied in one pass.
-version_added: "0.2.0"
+version_added: "0.1.0"
 author:
   - selfhosted.gitpod_k3s maintainers (@selfhosted)
 options:

@@ -7,6 +7,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: inventory_check
 short_description: Reject a bad inventory before any host is touched
+version_added: "0.1.0"
 description:
   - Runs on the controller only; it never connects to a host.
   - Checks what no single role's validate tasks can, across variables and hosts, and fails with one

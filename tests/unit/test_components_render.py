@@ -172,7 +172,7 @@ def default_run(runs):
 
 
 def test_default_run_writes_every_manifest(default_run):
-    tmp, _ = default_run
+    tmp, _out = default_run
     assert sorted(os.listdir(tmp / "manifests")) == [
         "gitpod-k3s-00-namespace.yaml", "gitpod-k3s-10-cert-manager.yaml", "gitpod-k3s-20-cert-manager-issuers.yaml",
         "gitpod-k3s-30-https-certificate.yaml", "gitpod-k3s-40-minio.yaml", "gitpod-k3s-40-mysql.yaml",
@@ -180,7 +180,7 @@ def test_default_run_writes_every_manifest(default_run):
 
 
 def test_default_manifests_validate(default_run):
-    tmp, _ = default_run
+    tmp, _out = default_run
     objs = validate_all(load_manifests(tmp))
     assert ("StatefulSet", "gitpod", "mysql") in objs
     assert ("StatefulSet", "gitpod", "minio") in objs
@@ -188,7 +188,7 @@ def test_default_manifests_validate(default_run):
 
 
 def test_files_holding_secrets_are_0600_and_dirs_0700(default_run):
-    tmp, _ = default_run
+    tmp, _out = default_run
     for name in os.listdir(tmp / "manifests"):
         assert stat.S_IMODE(os.stat(tmp / "manifests" / name).st_mode) == 0o600, name
     assert stat.S_IMODE(os.stat(tmp / "manifests").st_mode) == 0o700
@@ -197,13 +197,13 @@ def test_files_holding_secrets_are_0600_and_dirs_0700(default_run):
 
 
 def test_every_file_is_marked_ansible_managed(default_run):
-    tmp, _ = default_run
+    tmp, _out = default_run
     for name in os.listdir(tmp / "manifests"):
         assert "Ansible managed" in (tmp / "manifests" / name).read_text().splitlines()[1], name
 
 
 def test_cert_manager_helmchart_is_pinned_with_crds_and_meta_placement(default_run):
-    tmp, _ = default_run
+    tmp, _out = default_run
     objs = validate_all(load_manifests(tmp))
     chart = objs[("HelmChart", "kube-system", "cert-manager")]
     assert chart["spec"]["version"] == "v1.16.2"
@@ -217,7 +217,7 @@ def test_cert_manager_helmchart_is_pinned_with_crds_and_meta_placement(default_r
 
 
 def test_ca_issuer_chain(default_run):
-    tmp, _ = default_run
+    tmp, _out = default_run
     objs = validate_all(load_manifests(tmp))
     assert objs[("ClusterIssuer", "", "gitpod-k3s-selfsigned")]["spec"] == {"selfSigned": {}}
     ca = objs[("Certificate", "cert-manager", "gitpod-k3s-ca")]["spec"]
@@ -227,7 +227,7 @@ def test_ca_issuer_chain(default_run):
 
 
 def test_https_certificate_covers_domain_wildcards_from_ca(default_run):
-    tmp, _ = default_run
+    tmp, _out = default_run
     cert = validate_all(load_manifests(tmp))[("Certificate", "gitpod", "https-certificates")]["spec"]
     assert cert["secretName"] == "https-certificates"
     assert cert["dnsNames"] == ["gitpod.example.com", "*.gitpod.example.com", "*.ws.gitpod.example.com"]
@@ -235,7 +235,7 @@ def test_https_certificate_covers_domain_wildcards_from_ca(default_run):
 
 
 def test_workloads_run_on_meta_nodes_with_pinned_images(default_run):
-    tmp, _ = default_run
+    tmp, _out = default_run
     objs = validate_all(load_manifests(tmp))
     images = {}
     for name in ("mysql", "minio", "registry"):
@@ -250,7 +250,7 @@ def test_workloads_run_on_meta_nodes_with_pinned_images(default_run):
 
 
 def test_volumes_use_the_default_storage_class(default_run):
-    tmp, _ = default_run
+    tmp, _out = default_run
     objs = validate_all(load_manifests(tmp))
     for name in ("mysql", "minio"):
         claim = objs[("StatefulSet", "gitpod", name)]["spec"]["volumeClaimTemplates"][0]["spec"]
@@ -259,7 +259,7 @@ def test_volumes_use_the_default_storage_class(default_run):
 
 
 def test_mysql_runs_with_explicit_defaults_for_timestamp_off(default_run):
-    tmp, _ = default_run
+    tmp, _out = default_run
     objs = validate_all(load_manifests(tmp))
     cnf = objs[("ConfigMap", "gitpod", "gitpod-k3s-mysql")]["data"]["gitpod.cnf"]
     assert "explicit_defaults_for_timestamp = OFF" in cnf
@@ -269,7 +269,7 @@ def test_mysql_runs_with_explicit_defaults_for_timestamp_off(default_run):
 
 
 def test_gitpod_secrets_have_the_installer_shapes(default_run):
-    tmp, _ = default_run
+    tmp, _out = default_run
     objs = validate_all(load_manifests(tmp))
     creds = credentials(tmp)
     db = secret_data(objs[("Secret", "gitpod", "gitpod-database")])
@@ -288,7 +288,7 @@ def test_gitpod_secrets_have_the_installer_shapes(default_run):
 
 
 def test_registry_uses_minio_over_s3_with_tls_and_htpasswd(default_run):
-    tmp, _ = default_run
+    tmp, _out = default_run
     objs = validate_all(load_manifests(tmp))
     creds = credentials(tmp)
     data = secret_data(objs[("Secret", "gitpod", "gitpod-k3s-registry")])
@@ -309,7 +309,7 @@ def test_registry_uses_minio_over_s3_with_tls_and_htpasswd(default_run):
 
 
 def test_htpasswd_hash_verifies_the_stored_password(default_run):
-    tmp, _ = default_run
+    tmp, _out = default_run
     creds = credentials(tmp)
     import bcrypt
     user, hashed = creds["registry_htpasswd"].split(":", 1)
@@ -319,7 +319,7 @@ def test_htpasswd_hash_verifies_the_stored_password(default_run):
 
 
 def test_default_fragment(default_run):
-    tmp, _ = default_run
+    tmp, _out = default_run
     frag = fragment(tmp)
     assert frag["domain"] == "gitpod.example.com"
     assert frag["certificate"] == {"kind": "secret", "name": "https-certificates"}
@@ -365,7 +365,7 @@ def test_check_mode_on_a_fresh_host_writes_nothing(runs):
 # --- variants -----------------------------------------------------------------------------
 
 def test_mysql_8_pvc_registry_acme_cloudflare_and_a_mirror(runs):
-    tmp_path, _ = ok_run(runs, "mysql8_pvc_cloudflare_mirror")
+    tmp_path, _out = ok_run(runs, "mysql8_pvc_cloudflare_mirror")
     objs = validate_all(load_manifests(tmp_path))
     mysql = objs[("StatefulSet", "gitpod", "mysql")]["spec"]
     assert mysql["template"]["spec"]["containers"][0]["image"] == "mirror.example.com:5000/library/mysql:8.0.40"
@@ -396,13 +396,13 @@ def test_mysql_8_pvc_registry_acme_cloudflare_and_a_mirror(runs):
 
 
 def test_containerd_fact_wins_over_the_mode_default(runs):
-    tmp_path, _ = ok_run(runs, "containerd_fact")
+    tmp_path, _out = ok_run(runs, "containerd_fact")
     assert fragment(tmp_path)["workspace"]["runtime"] == {
         "containerdSocket": "/custom/containerd.sock", "containerdRuntimeDir": "/custom/runtime/k8s.io"}
 
 
 def test_bring_your_own_installs_nothing_and_points_gitpod_at_it(runs):
-    tmp_path, _ = ok_run(runs, "external_route53")
+    tmp_path, _out = ok_run(runs, "external_route53")
     names = sorted(os.listdir(tmp_path / "manifests"))
     assert "gitpod-k3s-40-mysql.yaml" not in names and "gitpod-k3s-40-minio.yaml" not in names
     assert "gitpod-k3s-40-registry.yaml" not in names
@@ -425,7 +425,7 @@ def test_bring_your_own_installs_nothing_and_points_gitpod_at_it(runs):
 
 
 def test_switching_to_external_removes_the_in_cluster_manifests(runs):
-    tmp_path, _ = ok_run(runs, "switch_to_external")
+    tmp_path, _out = ok_run(runs, "switch_to_external")
     assert "gitpod-k3s-40-mysql.yaml" in runs["snapshot"]["switch_files"]
     rc, out = runs["switched"]
     assert rc == 0, failure_messages(out)
@@ -434,7 +434,7 @@ def test_switching_to_external_removes_the_in_cluster_manifests(runs):
 
 
 def test_in_cluster_registry_on_external_s3(runs):
-    tmp_path, _ = ok_run(runs, "registry_on_external_s3")
+    tmp_path, _out = ok_run(runs, "registry_on_external_s3")
     objs = validate_all(load_manifests(tmp_path))
     s3 = yaml.safe_load(secret_data(objs[("Secret", "gitpod", "gitpod-k3s-registry")])["config.yml"])["storage"]["s3"]
     assert s3["regionendpoint"] == "https://s3.eu-central-1.amazonaws.com" and s3["secure"] is True
@@ -443,7 +443,7 @@ def test_in_cluster_registry_on_external_s3(runs):
 
 
 def test_gitpod_owned_components_and_clouddns(runs):
-    tmp_path, _ = ok_run(runs, "gitpod_owned_clouddns")
+    tmp_path, _out = ok_run(runs, "gitpod_owned_clouddns")
     objs = validate_all(load_manifests(tmp_path))
     assert not any(k[0] == "Secret" and k[1] == "gitpod" for k in objs)
     dns = objs[("ClusterIssuer", "", "gitpod-k3s-acme")]["spec"]["acme"]["solvers"][0]["dns01"]["cloudDNS"]
@@ -455,7 +455,7 @@ def test_gitpod_owned_components_and_clouddns(runs):
 
 
 def test_no_domain_no_https_certificate(runs):
-    tmp_path, _ = ok_run(runs, "containerd_fact")
+    tmp_path, _out = ok_run(runs, "containerd_fact")
     assert not (tmp_path / "manifests" / "gitpod-k3s-30-https-certificate.yaml").exists()
     assert fragment(tmp_path)["domain"] == ""
 
@@ -481,11 +481,11 @@ BAD_INPUTS = [
 @pytest.fixture(scope="module")
 def bad_runs(tmp_path_factory):
     base = tmp_path_factory.mktemp("bad")
-    results = run_many([(base / str(i), extra, False) for i, (extra, _) in enumerate(BAD_INPUTS)])
+    results = run_many([(base / str(i), extra, False) for i, (extra, _expected) in enumerate(BAD_INPUTS)])
     return [(base / str(i), rc, out) for i, (rc, out) in enumerate(results)]
 
 
-@pytest.mark.parametrize("index", range(len(BAD_INPUTS)), ids=[e for _, e in BAD_INPUTS])
+@pytest.mark.parametrize("index", range(len(BAD_INPUTS)), ids=[expected for _extra, expected in BAD_INPUTS])
 def test_bad_input_is_refused_before_anything_is_written(bad_runs, index):
     tmp_path, rc, out = bad_runs[index]
     expected = BAD_INPUTS[index][1]

@@ -56,7 +56,7 @@ def test_waits_run_in_order_and_issuers_follow_a_webhook_that_answers(tmp_path):
                ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"))
     proc = subprocess.run([os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", str(inventory),
                            os.path.join(REPO, "playbooks", "components.yml"), "-e", json.dumps(variables)],
-                          cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=300, check=False)
     assert proc.returncode == 0, proc.stdout[-3000:]
     calls = [json.loads(line) for line in log.read_text().splitlines()]
     verbs = [" ".join(c["args"][:4]) for c in calls]

@@ -94,14 +94,14 @@ def test_shared_hostnames_fail_and_name_the_hosts():
 @pytest.mark.parametrize("servers, status", [([], "fail"), (["s1"], "pass"), (["s1", "s2"], "fail"), (["s1", "s2", "s3"], "pass"),
                                              (["s1", "s2", "s3", "a1"], "fail")])
 def test_server_count_must_be_odd_when_more_than_one(servers, status):
-    hv, _ = healthy()
+    hv, _groups = healthy()
     agents = [h for h in hv if h not in servers]
     c = fleet(run(hv, groups_for(servers, agents, meta=["s1"], workspace=["a2"])))["server_count"]
     assert (c["status"], c["actual"]) == (status, str(len(servers)))
 
 
 def test_missing_labels_fail_and_name_the_groups_that_give_them():
-    hv, _ = healthy()
+    hv, _groups = healthy()
     c = fleet(run(hv, groups_for(["s1", "s2", "s3"], ["a1", "a2"], workspace=[])))["labels"]
     assert c["status"] == "fail"
     assert c["actual"] == ("missing: gitpod.io/workload_workspace_services, gitpod.io/workload_workspace_regular, "

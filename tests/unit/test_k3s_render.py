@@ -163,13 +163,13 @@ def renders(tmp_path_factory):
 
 
 def rendered(renders, name: str) -> Path:
-    out, proc, _ = renders[name]
+    out, proc, _tmp = renders[name]
     assert proc.returncode == 0, f"render {name} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-2000:]}"
     return out
 
 
 def refused(renders, name: str) -> subprocess.CompletedProcess:
-    _, proc, _ = renders[name]
+    proc = renders[name][1]
     assert proc.returncode != 0, f"render {name} should have failed"
     return proc
 
@@ -502,7 +502,7 @@ def test_installation_follows_cluster_cidr_and_variables(ha_embedded):
 
 
 def test_installation_airgap(airgap):
-    out, _ = airgap
+    out, _files = airgap
     check_installation(load(out, "s1", "gitpod-calico-installation.yaml"), "10.42.0.0/16")
 
 
@@ -517,7 +517,7 @@ def test_calico_registry_reaches_the_operator_image_and_calicos_images(airgap):
 
 
 def test_airgap_config_matches_online(airgap, single):
-    out, _ = airgap
+    out, _files = airgap
     assert load(out, "s1", "config.yaml") == load(single, "s1", "config.yaml")
 
 

@@ -41,7 +41,7 @@ def test_default_report_fails_on_vcpus_and_os_for_each_host():
 
 
 def test_relaxed_report_passes_with_the_vcpu_recommendation_as_a_warning():
-    doc, _ = load("relaxed")
+    doc, _md = load("relaxed")
     assert doc["passed"] is True and doc["counts"]["fail"] == 0
     assert statuses(doc, "gk3s-pf-1")["vcpus"] == "warn"
     assert doc["hosts"]["gk3s-pf-1"]["facts"]["role"] == "server"
@@ -50,7 +50,7 @@ def test_relaxed_report_passes_with_the_vcpu_recommendation_as_a_warning():
 
 def test_workspace_only_checks_apply_to_the_workspace_host_only(host):
     # testinfra's `host` fixture: this runs once per container.
-    doc, _ = load("relaxed")
+    doc, _md = load("relaxed")
     name = host.backend.get_hostname()
     kernel_headers = next(c for c in doc["hosts"][name]["checks"] if c["id"] == "kernel_headers")
     if name == "gk3s-pf-1":
