@@ -400,7 +400,9 @@ def immutable_changes(old: dict, new: dict) -> list[str]:
         if old_spec.get("selector") != new_spec.get("selector"):
             errors.append(f"{ident(new)}: spec.selector changed; it is immutable in apps/v1")
     elif kind == "PersistentVolumeClaim":
-        strip = lambda spec: {k: v for k, v in spec.items() if k not in ("resources", "volumeAttributesClassName")}  # noqa: E731
+        def strip(spec):
+            return {k: v for k, v in spec.items() if k not in ("resources", "volumeAttributesClassName")}
+
         if strip(old_spec) != strip(new_spec):
             errors.append(f"{ident(new)}: spec changed beyond resources; a PersistentVolumeClaim's spec is immutable")
     elif kind == "Service":

@@ -42,7 +42,7 @@ class Checker:
 
     def is_custom(self, obj: dict) -> bool:
         group = obj.get("apiVersion", "").rpartition("/")[0]
-        return any(g == group for g, _ in self.crds.by_kind)
+        return any(g == group for g, _unused in self.crds.by_kind)
 
     def context(self, objects: list[dict]) -> dict:
         return {"objects": objects, "scope": lambda o: self.crds.scope(o.get("apiVersion", ""), o.get("kind", ""))}

@@ -127,8 +127,6 @@ def rerender(first_future, name, tmp, extra):
     return render_inventory(name, tmp, inv, None, first.initial, extra)
 
 
-
-
 def ok(renders, name) -> Render:
     render = renders[name]
     assert render.ok, f"render {name} failed:\n{render.proc.stdout[-4000:]}\n{render.proc.stderr[-2000:]}"

@@ -15,7 +15,6 @@ HelmChart field against change after creation, and the collection does not set t
 from __future__ import annotations
 
 import copy
-from functools import lru_cache
 from pathlib import Path
 
 import jsonschema
@@ -147,6 +146,8 @@ class CRDs:
 
     def __init__(self, directories):
         self.by_kind: dict[tuple[str, str], dict] = {}
+        # One validator per served version, built on first use and kept for the session.
+        self._validators: dict[tuple[str, str, str], StructuralValidator] = {}
         for directory in directories:
             for path in sorted(Path(directory).rglob("*.yaml")):
                 for doc in yaml.safe_load_all(path.read_text()):
@@ -156,7 +157,7 @@ class CRDs:
 
     def find(self, api_version: str, kind: str):
         """(crd, version entry) for an object's apiVersion, or (crd or None, None) when not served."""
-        group, _, version = api_version.rpartition("/")
+        group, _unused, version = api_version.rpartition("/")
         crd = self.by_kind.get((group, kind))
         if crd is None:
             return None, None
@@ -166,14 +167,16 @@ class CRDs:
         return crd, None
 
     def scope(self, api_version: str, kind: str):
-        crd, _ = self.find(api_version, kind)
+        crd, _unused = self.find(api_version, kind)
         return crd["spec"]["scope"] if crd else None
 
-    @lru_cache(maxsize=None)  # noqa: B019  (a few CRDs, kept for the session)
     def validator(self, group: str, kind: str, version: str):
-        crd = self.by_kind[(group, kind)]
-        entry = next(v for v in crd["spec"]["versions"] if v["name"] == version)
-        return StructuralValidator(prepare(entry["schema"]["openAPIV3Schema"]))
+        key = (group, kind, version)
+        if key not in self._validators:
+            crd = self.by_kind[(group, kind)]
+            entry = next(v for v in crd["spec"]["versions"] if v["name"] == version)
+            self._validators[key] = StructuralValidator(prepare(entry["schema"]["openAPIV3Schema"]))
+        return self._validators[key]
 
     def validate(self, obj: dict) -> list[str]:
         """Violations of the served version's schema, each with the path of the field."""

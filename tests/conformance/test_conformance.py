@@ -17,6 +17,7 @@ from apirules import RULES
 from renders import FIGURES, INVENTORIES, ok
 from rendering import rendered_files
 
+
 @pytest.mark.parametrize("name", INVENTORIES)
 def test_every_rendered_object_conforms(renders, checker, name):
     render = ok(renders, name)
@@ -42,9 +43,9 @@ def test_the_inventories_cover_every_variant(renders):
             if obj["kind"] == "HelmChart" and "chartContent" in obj["spec"]:
                 seen["chartContent " + obj["metadata"]["name"]] += 1
             if obj["kind"] == "StatefulSet" and obj["metadata"]["name"] == "registry":
-                seen["registry on pvc" if obj["spec"].get("volumeClaimTemplates") or any(
+                on_pvc = obj["spec"].get("volumeClaimTemplates") or any(
                     "persistentVolumeClaim" in v for v in obj["spec"]["template"]["spec"].get("volumes", []))
-                     else "registry on s3"] += 1
+                seen["registry on pvc" if on_pvc else "registry on s3"] += 1
             if obj["kind"] == "Secret" and obj["metadata"]["name"] == "gitpod-k3s-registry":
                 storage = yaml.safe_load(obj["stringData"]["config.yml"])["storage"]
                 if "s3" in storage and "minio" not in storage["s3"]["regionendpoint"]:

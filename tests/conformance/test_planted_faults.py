@@ -183,7 +183,7 @@ IMMUTABLE_CAUGHT: set[str] = set()
 @pytest.mark.parametrize("fault", IMMUTABLE_FAULTS, ids=[f[0] for f in IMMUTABLE_FAULTS])
 def test_planted_immutable_change_is_refused(single, fault):
     fault_id, (kind, name), mutate, text = fault
-    _, objects = single
+    _unused, objects = single
     original = find(objects, kind, name)
     changed = copy.deepcopy(original)
     mutate(changed)
@@ -207,7 +207,7 @@ def test_planted_deployment_selector_change_is_refused(old_spec, new_spec, text)
 
 
 def test_mutable_fields_may_change(single):
-    _, objects = single
+    _unused, objects = single
     sts = find(objects, *MYSQL)
     changed = copy.deepcopy(sts)
     changed["spec"]["replicas"] = 2

@@ -97,7 +97,7 @@ class ContainerFleet:
         for group, members in groups.items():
             if isinstance(members, int):
                 names = []
-                for _ in range(members):
+                for _unused in range(members):
                     n += 1
                     names.append(f"{prefix}{n}")
             else:

@@ -42,13 +42,13 @@ def play(tmp_path, status="fail", *args):
 
 
 def test_writes_both_files_then_changes_nothing(tmp_path):
-    first, _ = play(tmp_path)
+    first, _unused = play(tmp_path)
     assert first == {"changed": True, "passed": False}
     doc = json.loads((tmp_path / "out" / "report.json").read_text())
     assert doc["hosts"]["node1"]["checks"][0]["status"] == "fail"
     assert doc["scopes"]["cluster"]["passed"] is True
     assert "| node1 | ❌ |" in (tmp_path / "out" / "report.md").read_text()
-    second, _ = play(tmp_path)
+    second, _unused = play(tmp_path)
     assert second == {"changed": False, "passed": False}
 
 

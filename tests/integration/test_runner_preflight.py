@@ -102,7 +102,7 @@ def test_relaxed_thresholds_pass_and_the_report_says_so(fleet, tmp_path):
     for host, by_id in checks.items():
         assert [c for c in by_id.values() if c["status"] == "fail"] == [], host
         assert by_id["vcpus"]["status"] == "warn"  # meta / workspace hosts: Gitpod recommends 4
-    doc, _ = read_report(runner)
+    doc, _unused = read_report(runner)
     assert doc["passed"] is True and doc["counts"]["fail"] == 0
     assert all(doc["hosts"][h]["facts"]["os"] == "debian 12" for h in fleet.names)
     assert doc["hosts"]["gk3s-rt-1"]["facts"]["role"] == "server"
@@ -123,7 +123,7 @@ def test_a_stopped_host_is_reported_unreachable_and_the_others_still_checked(fle
     assert runner.status == "failed"
     checks = host_checks(runner)
     assert sorted(checks) == fleet.names[:-1]
-    doc, _ = read_report(runner)
+    doc, _unused = read_report(runner)
     (reachable,) = doc["hosts"][victim]["checks"]
     assert (reachable["id"], reachable["status"]) == ("reachable", "fail")
     assert all(doc["hosts"][h]["passed"] for h in fleet.names[:-1])

@@ -71,14 +71,14 @@ def test_install_path_ran_and_generated_a_token(installed):
 
 
 def test_verbose_output_shows_no_token(installed):
-    _, proc, _, token = installed
+    _unused, proc, _unused, token = installed
     output = proc.stdout + proc.stderr
     assert len(output) > 10000  # -vvv really was verbose
     assert token and token not in output
 
 
 def test_files_holding_the_token_are_0600_root_on_the_host(installed):
-    fleet, _, _, token = installed
+    fleet, _unused, _unused, token = installed
     rc, out = fleet.exec(fleet.names[0], ["grep", "-rlsF", token, "/etc", "/var/lib/rancher", "/var/log", "/usr/local", "/run", "/root"])
     holders = [line for line in out.splitlines() if line.strip()]
     assert holders, "the token is on the host somewhere (token-file)"
@@ -90,9 +90,9 @@ def test_files_holding_the_token_are_0600_root_on_the_host(installed):
 
 
 def test_files_holding_the_token_are_0600_on_the_controller(installed):
-    _, _, work, token = installed
+    _unused, _unused, work, token = installed
     holders = []
-    for root, _, files in os.walk(work):
+    for root, _unused, files in os.walk(work):
         for name in files:
             path = os.path.join(root, name)
             with open(path, "rb") as handle:

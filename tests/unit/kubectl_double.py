@@ -324,7 +324,7 @@ class KubectlDouble:
         if "/" in rest[0]:
             targets = []
             for word in rest:
-                res, _, name = word.partition("/")
+                res, _unused, name = word.partition("/")
                 targets.append((self._resolve(res), name))
             return targets
         resolved = self._resolve(rest[0])
@@ -356,7 +356,7 @@ class KubectlDouble:
         cond = opts["for"] or ""
         if not cond.startswith("condition="):
             raise _Fail(1, "", "test double: only wait --for=condition=TYPE[=VALUE] is implemented\n")
-        ctype, _, cvalue = cond[len("condition="):].partition("=")
+        ctype, _unused, cvalue = cond[len("condition="):].partition("=")
         cvalue = cvalue or "True"
         ns = opts["namespace"] or "default"
         targets = self._targets(rest, opts)

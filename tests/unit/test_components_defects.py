@@ -72,7 +72,7 @@ def objects(docs):
 
 
 def find(docs, kind, name=None):
-    hits = [obj for _, obj in objects(docs) if obj["kind"] == kind and (name is None or obj["metadata"]["name"] == name)]
+    hits = [obj for _unused, obj in objects(docs) if obj["kind"] == kind and (name is None or obj["metadata"]["name"] == name)]
     assert len(hits) == 1, (kind, name, [o["metadata"]["name"] for o in hits])
     return hits[0]
 
@@ -138,10 +138,10 @@ BAD = [
 @pytest.fixture(scope="module")
 def bad_renders(tmp_path_factory):
     base = tmp_path_factory.mktemp("defects-bad")
-    return [(base / str(i), *res) for i, res in enumerate(run_many([(base / str(i), extra, False) for i, (extra, _) in enumerate(BAD)]))]
+    return [(base / str(i), *res) for i, res in enumerate(run_many([(base / str(i), extra, False) for i, (extra, _unused) in enumerate(BAD)]))]
 
 
-@pytest.mark.parametrize("index", range(len(BAD)), ids=[m for _, m in BAD])
+@pytest.mark.parametrize("index", range(len(BAD)), ids=[m for _unused, m in BAD])
 def test_bad_database_settings_are_refused_naming_the_variable(bad_renders, index):
     tmp, rc, out = bad_renders[index]
     assert rc != 0
@@ -307,7 +307,7 @@ def make_ca(tmp):
 
 def containerd_installed():
     return subprocess.run(["dpkg-query", "-W", "-f=${Status}", "containerd"], capture_output=True,
-                          text=True).stdout.endswith("installed")
+                          text=True, check=False).stdout.endswith("installed")
 
 
 @pytest.fixture(scope="module")
@@ -366,7 +366,7 @@ def ca_runs(tmp_path_factory):
              os.path.join(REPO, "playbooks", "components.yml"), "-e", json.dumps(variables)],
             cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
     for case, (tmp, host, proc) in procs.items():
-        stdout, _ = proc.communicate(timeout=600)
+        stdout, _unused = proc.communicate(timeout=600)
         calls = [json.loads(line) for line in (tmp / "calls.jsonl").read_text().splitlines()] if (tmp / "calls.jsonl").exists() else []
         runs[case] = {"rc": proc.returncode, "stdout": stdout, "tmp": tmp, "host": host, "calls": calls}
     return pem, runs
@@ -412,7 +412,7 @@ def test_ca_from_the_cluster_reaches_containerd_certs_d_in_system_mode(ca_runs):
 
 
 def test_no_ca_is_taken_to_the_nodes_when_acme_signs_gitpods_certificate(ca_runs):
-    _, run = ca_run(ca_runs, "acme")
+    _unused, run = ca_run(ca_runs, "acme")
     assert secret_reads(run) == []
     assert not (run["tmp"] / "artifacts" / "gitpod-k3s-ca.crt").exists()
     assert not (run["host"] / "etc/rancher/k3s/certs.d" / f"reg.{DOMAIN}:20000").exists()

@@ -71,7 +71,7 @@ def validate_all(docs):
 
 def bucket_job(objs):
     """The MinIO bucket Job (its name ends in a hash of its pod template's inputs)."""
-    jobs = [obj for (kind, _, name), obj in objs.items() if kind == "Job" and name.startswith("gitpod-k3s-minio-buckets-")]
+    jobs = [obj for (kind, _unused, name), obj in objs.items() if kind == "Job" and name.startswith("gitpod-k3s-minio-buckets-")]
     assert len(jobs) == 1, list(objs)
     return jobs[0]
 

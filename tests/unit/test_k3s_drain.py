@@ -24,7 +24,7 @@ def drain(tmp, **extra):
 
 
 def test_drain_of_a_node_with_workspace_pods_fails_and_says_why(tmp_path):
-    proc, _, state = drain(tmp_path)
+    proc, _unused, state = drain(tmp_path)
     assert proc.returncode != 0
     out = " ".join(proc.stdout.split())
     assert "no controller manages" in out and "workspace" in out
@@ -35,7 +35,7 @@ def test_drain_of_a_node_with_workspace_pods_fails_and_says_why(tmp_path):
 
 
 def test_forced_drain_deletes_pods_without_controller(tmp_path):
-    proc, _, state = drain(tmp_path, k3s_upgrade_drain_force=True)
+    proc, _unused, state = drain(tmp_path, k3s_upgrade_drain_force=True)
     assert proc.returncode == 0, proc.stdout[-3000:]
     assert "changed=1" in proc.stdout
     drains = [c for c in state["calls"] if c[:1] == ["drain"]]
@@ -47,8 +47,8 @@ def test_forced_drain_deletes_pods_without_controller(tmp_path):
 
 def test_drain_without_unmanaged_pods_needs_no_force(tmp_path):
     state = cluster()
-    proc, _, after = run(tmp_path, [include("k3s", "drain")],
-                         {"__k3s_kubectl": KUBECTL, "__k3s_node_name_fact": "s1", "k3s_initial_server": "localhost"},
-                         state)
+    proc, _unused, after = run(tmp_path, [include("k3s", "drain")],
+                               {"__k3s_kubectl": KUBECTL, "__k3s_node_name_fact": "s1", "k3s_initial_server": "localhost"},
+                               state)
     assert proc.returncode == 0, proc.stdout[-3000:]
     assert [c for c in after["calls"] if c[:1] == ["drain"]][0][-1] != "--force"

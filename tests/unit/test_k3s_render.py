@@ -509,7 +509,7 @@ def test_installation_airgap(airgap):
 def test_calico_registry_reaches_the_operator_image_and_calicos_images(airgap):
     """calico_registry sets the chart's tigeraOperator.registry (the operator's own image) and the
     Installation's registry (every image the operator deploys)."""
-    out, _ = airgap
+    out, _unused = airgap
     values = yaml.safe_load(load(out, "s1", "gitpod-calico-operator.yaml")["spec"]["valuesContent"])
     # The chart joins registry and image with a '/' of its own.
     assert values["tigeraOperator"] == {"registry": "mirror.example.com:5000"}

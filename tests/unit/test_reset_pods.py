@@ -120,7 +120,7 @@ def test_nothing_left_changes_nothing(tmp_path):
 
 
 def test_a_container_that_cannot_be_removed_fails_the_reset_with_its_name(tmp_path):
-    proc, _ = run_script(tmp_path, node_state(api=False, stuck=["ws-daemon"]))
+    proc, _unused = run_script(tmp_path, node_state(api=False, stuck=["ws-daemon"]))
     assert proc.returncode == 1
     assert "containers left in containerd's k8s.io namespace" in proc.stderr and "ws-daemon" in proc.stderr
 

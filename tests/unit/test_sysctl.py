@@ -86,7 +86,7 @@ def test_policy_unapplied_optional_key_fails_when_asked():
 
 
 def test_policy_unapplied_required_key_always_fails():
-    errors, _ = sysctl.policy_messages([entry("net.ipv4.ip_forward", "unapplied")], required=["net.ipv4.ip_forward"])
+    errors, _unused = sysctl.policy_messages([entry("net.ipv4.ip_forward", "unapplied")], required=["net.ipv4.ip_forward"])
     assert len(errors) == 1 and "required" in errors[0] and "net.ipv4.ip_forward" in errors[0]
 
 
