@@ -13,7 +13,7 @@ from conformance import kubernetes_minor
 from rendering import (  # tests/render, put on sys.path by conftest.py
     REPO, example_overlay, host, inventory, make_chart_archive, rendered_files, run_render, write_airgap_dir)
 
-CALICO_MANIFESTS = ("gitpod-calico-namespace.yaml", "gitpod-calico-operator.yaml", "gitpod-calico-installation.yaml")
+CALICO_MANIFESTS = ("gitpod-calico-00-namespace.yaml", "gitpod-calico-10-operator.yaml", "gitpod-calico-20-installation.yaml")
 META_WS = {"gitpod_meta": ["s1"], "gitpod_workspace": ["s1"]}
 DOMAIN = {"gitpod_k3s_domain": "gitpod.example.com"}
 MIRROR = {"calico_registry": "mirror.example.com:5000/", "components_image_registry": "mirror.example.com:5000",

@@ -7,6 +7,8 @@ Two ways of rendering, both on the controller only (no host is touched):
   with every manifest and artifact directory pointed into a temporary directory and the waits off.
 
 `render_inventory` does both in one ansible-playbook run (one process per inventory).
+
+`order_problems` walks manifest files in the order k3s applies them (tests of issue 13, defect 15).
 """
 
 from __future__ import annotations
@@ -225,3 +227,71 @@ def load_manifests(directory: Path) -> dict[str, list[dict]]:
         with open(directory / name) as fh:
             docs[name] = [d for d in yaml.safe_load_all(fh) if d is not None]
     return docs
+
+
+# --- k3s's file order ----------------------------------------------------------------------------
+
+# Namespaces that exist before any manifest is applied.
+BUILTIN_NAMESPACES = {"default", "kube-system", "kube-public", "kube-node-lease"}
+CLUSTER_SCOPED = {"Namespace", "ClusterIssuer", "CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding",
+                  "Installation"}
+# API groups built into k3s (core, apps, batch, ... and k3s's own helm-controller CRDs).
+BUILTIN_GROUPS = {"", "apps", "batch", "helm.cattle.io"}
+# API groups whose CRDs a chart installs, by chart name (spec.chart, or the HelmChart's name when the
+# archive is embedded as chartContent), and whether its values must switch them on. cert-manager's
+# chart makes its CRDs only with crds.enabled (or the older installCRDs); tigera-operator's ships
+# them in its crds/ directory, which Helm always installs.
+CHART_CRD_GROUPS = {
+    "cert-manager": ({"cert-manager.io", "acme.cert-manager.io"},
+                     lambda values: bool((values.get("crds") or {}).get("enabled") or values.get("installCRDs"))),
+    "tigera-operator": ({"operator.tigera.io", "crd.projectcalico.org"}, lambda values: True),
+}
+
+
+def crd_groups(obj: dict) -> set[str]:
+    """API groups whose CRDs this object installs (a HelmChart of a chart in CHART_CRD_GROUPS)."""
+    if obj["kind"] != "HelmChart":
+        return set()
+    chart = obj["spec"].get("chart") or obj["metadata"]["name"]
+    if chart not in CHART_CRD_GROUPS:
+        return set()
+    groups, enabled = CHART_CRD_GROUPS[chart]
+    values = yaml.safe_load(obj["spec"].get("valuesContent") or "{}") or {}
+    return set(groups) if enabled(values) else set()
+
+
+def k3s_order(names) -> list[str]:
+    """File names in the order k3s applies them: Go's sort.Strings, byte order."""
+    return sorted(names, key=lambda n: n.encode())
+
+
+def order_problems(docs: dict[str, list[dict]]) -> list[str]:
+    """Walk the files (name -> objects) in k3s's order and report each object whose namespace or CRD
+    is only made by the same or a later file, and each HelmChart whose target namespace a later file
+    makes (its pods would start before that file's settings, e.g. Pod Security labels, are applied)."""
+    namespaces, groups, problems = set(BUILTIN_NAMESPACES), set(BUILTIN_GROUPS), []
+    addons = {}
+    targets = []
+    for name in k3s_order(docs):
+        addon = name.split(".", 1)[0]
+        assert addon not in addons, f"{name} and {addons[addon]} make the same k3s Addon {addon}"
+        addons[addon] = name
+        made_ns, made_groups = set(), set()
+        for obj in docs[name]:
+            group = obj["apiVersion"].rsplit("/", 1)[0] if "/" in obj["apiVersion"] else ""
+            if group not in groups:
+                problems.append(f"{name}: {obj['kind']} {obj['metadata']['name']} needs the CRDs of {group}, made later")
+            ns = obj["metadata"].get("namespace")
+            if obj["kind"] not in CLUSTER_SCOPED and ns not in namespaces:
+                problems.append(f"{name}: {obj['kind']} {obj['metadata']['name']} is in namespace {ns}, made later")
+            if obj["kind"] == "Namespace":
+                made_ns.add(obj["metadata"]["name"])
+            made_groups |= crd_groups(obj)
+        namespaces |= made_ns
+        groups |= made_groups
+        targets += [(name, obj["metadata"]["name"], obj["spec"]["targetNamespace"], set(namespaces))
+                    for obj in docs[name] if obj["kind"] == "HelmChart" and obj["spec"].get("targetNamespace")]
+    for name, chart, target, known in targets:
+        if target not in known and target in namespaces:
+            problems.append(f"{name}: HelmChart {chart} installs into namespace {target}, made by a later file")
+    return problems

@@ -28,6 +28,7 @@ import pytest
 import yaml
 
 from test_components_render import EXTERNAL, failure_messages, load_manifests, run_many
+from rendering import order_problems  # tests/render, on sys.path through test_components_render
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DOMAIN = "gitpod.example.com"
@@ -182,45 +183,7 @@ def test_bucket_job_name_changes_when_and_only_when_its_pod_template_changes(ren
 
 # --- 15: file order as k3s applies it ------------------------------------------------------------
 
-# Namespaces that exist before any manifest is applied.
-BUILTIN_NAMESPACES = {"default", "kube-system", "kube-public", "kube-node-lease"}
-CLUSTER_SCOPED = {"Namespace", "ClusterIssuer", "CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding"}
-# API groups built into k3s (core, apps, batch, ... and k3s's own helm-controller CRDs).
-BUILTIN_GROUPS = {"", "apps", "batch", "helm.cattle.io"}
-
-
-def crd_groups(obj):
-    """API groups whose CRDs this object installs: cert-manager's chart with crds.enabled."""
-    if obj["kind"] == "HelmChart" and (obj["spec"].get("chart") == "cert-manager" or "chartContent" in obj["spec"]):
-        values = yaml.safe_load(obj["spec"].get("valuesContent") or "{}") or {}
-        if (values.get("crds") or {}).get("enabled") or values.get("installCRDs"):
-            return {"cert-manager.io", "acme.cert-manager.io"}
-    return set()
-
-
-def order_problems(docs):
-    """Walk the files in k3s's order (Go sort.Strings: byte order) and report each object whose
-    namespace or CRD is only made by the same or a later file."""
-    namespaces, groups, problems = set(BUILTIN_NAMESPACES), set(BUILTIN_GROUPS), []
-    addons = {}
-    for name in sorted(docs, key=lambda n: n.encode()):
-        addon = name.split(".", 1)[0]
-        assert addon not in addons, f"{name} and {addons[addon]} make the same k3s Addon {addon}"
-        addons[addon] = name
-        made_ns, made_groups = set(), set()
-        for obj in docs[name]:
-            group = obj["apiVersion"].rsplit("/", 1)[0] if "/" in obj["apiVersion"] else ""
-            if group not in groups:
-                problems.append(f"{name}: {obj['kind']} {obj['metadata']['name']} needs the CRDs of {group}, made later")
-            ns = obj["metadata"].get("namespace")
-            if obj["kind"] not in CLUSTER_SCOPED and ns not in namespaces:
-                problems.append(f"{name}: {obj['kind']} {obj['metadata']['name']} is in namespace {ns}, made later")
-            if obj["kind"] == "Namespace":
-                made_ns.add(obj["metadata"]["name"])
-            made_groups |= crd_groups(obj)
-        namespaces |= made_ns
-        groups |= made_groups
-    return problems
+# The check, order_problems, is tests/render/rendering.py's (the Calico render tests use it too).
 
 
 @pytest.mark.parametrize("variant", ["default", "acme", "external", "no_domain", "pvc_mysql8"])

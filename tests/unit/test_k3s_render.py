@@ -26,7 +26,8 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "render"))
 from rendering import (  # noqa: E402  (tests/render is not a package)
-    REPO, example_overlay, failures, host, inventory, load, rendered_files, run_render, write_airgap_dir)
+    REPO, example_overlay, failures, host, inventory, k3s_order, load, order_problems, rendered_files, run_render,
+    write_airgap_dir)
 
 K8S_VERSION = "1.31.0"  # the minor of the default k3s_version (v1.31.4+k3s1)
 
@@ -321,7 +322,7 @@ def test_example_inventory_renders_an_ha_cluster_behind_its_vip(example):
         assert load(example, h, "config.yaml")["server"] == "https://10.0.0.10:6443"
     assert "gitpod.io/workload_meta=true" in load(example, "server2", "config.yaml")["node-label"]
     assert "gitpod.io/workload_workspace_regular=true" in load(example, "agent2", "config.yaml")["node-label"]
-    check_installation(load(example, "server1", "gitpod-calico-installation.yaml"), "10.42.0.0/16")
+    check_installation(load(example, "server1", "gitpod-calico-20-installation.yaml"), "10.42.0.0/16")
 
 
 # --- release URLs -------------------------------------------------------------------------------
@@ -411,7 +412,7 @@ def test_units_hold_no_token(single, ha_system):
 
 # --- manifests ----------------------------------------------------------------------------------
 
-MANIFESTS = ["gitpod-calico-namespace.yaml", "gitpod-calico-operator.yaml", "gitpod-calico-installation.yaml"]
+MANIFESTS = ["gitpod-calico-00-namespace.yaml", "gitpod-calico-10-operator.yaml", "gitpod-calico-20-installation.yaml"]
 
 
 def test_manifests_only_on_the_initial_server(ha_system):
@@ -420,9 +421,47 @@ def test_manifests_only_on_the_initial_server(ha_system):
         assert not set(MANIFESTS) & set(rendered_files(ha_system, h))
 
 
+def calico_manifests(out: Path, hostname: str) -> dict[str, list[dict]]:
+    """The manifests rendered for the host's k3s directory, file name -> objects: every rendered
+    YAML file but k3s's config.yaml, under the names the calico role gives them."""
+    return {name: [yaml.safe_load(text)] for name, text in rendered_files(out, hostname).items()
+            if name.endswith(".yaml") and name != "config.yaml"}
+
+
+@pytest.mark.parametrize("fixture", ["single", "ha_embedded", "airgap"])
+def test_calico_files_sort_so_a_first_pass_applies_them_in_order(request, fixture):
+    """Issue 13, defect 15 (Calico): k3s applies its manifests directory in byte order of the file
+    names on every pass. The namespace (its Pod Security label) must come before the operator's chart
+    that installs into it, and the Installation after the chart that brings its CRD."""
+    out = request.getfixturevalue(fixture)
+    out = out[0] if isinstance(out, tuple) else out
+    docs = calico_manifests(out, "s1")
+    order = k3s_order(docs)
+    assert [[obj["kind"] for obj in docs[name]] for name in order] == [["Namespace"], ["HelmChart"], ["Installation"]], order
+    assert order_problems(docs) == []
+
+
+def test_calico_order_check_bites_on_the_old_names(single):
+    """The check itself, on the rendered objects under the names before issue 13 (the Installation
+    sorted first) and under names that put the namespace after the chart."""
+    docs = calico_manifests(single, "s1")
+    by_kind = {objs[0]["kind"]: objs for objs in docs.values()}
+    old = {"gitpod-calico-namespace.yaml": by_kind["Namespace"], "gitpod-calico-operator.yaml": by_kind["HelmChart"],
+           "gitpod-calico-installation.yaml": by_kind["Installation"]}
+    assert k3s_order(old)[0] == "gitpod-calico-installation.yaml"
+    problems = order_problems(old)
+    assert problems == ["gitpod-calico-installation.yaml: Installation default needs the CRDs of operator.tigera.io, "
+                        "made later"], problems
+    late_ns = {"gitpod-calico-20-namespace.yaml": by_kind["Namespace"], "gitpod-calico-10-operator.yaml": by_kind["HelmChart"],
+               "gitpod-calico-30-installation.yaml": by_kind["Installation"]}
+    problems = order_problems(late_ns)
+    assert problems == ["gitpod-calico-10-operator.yaml: HelmChart tigera-operator installs into namespace tigera-operator, "
+                        "made by a later file"], problems
+
+
 @pytest.mark.parametrize("fixture", ["single", "ha_system", "ha_embedded"])
 def test_namespace_is_a_valid_core_object(request, fixture):
-    ns = load(request.getfixturevalue(fixture), "s1", "gitpod-calico-namespace.yaml")
+    ns = load(request.getfixturevalue(fixture), "s1", "gitpod-calico-00-namespace.yaml")
     kubernetes_validate.validate(ns, K8S_VERSION, strict=True)
     assert ns["metadata"]["name"] == "tigera-operator"
     assert ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "privileged"
@@ -445,7 +484,7 @@ def check_helmchart(chart: dict) -> dict:
 
 
 def test_helmchart_online_pins_chart_and_version(single):
-    spec = check_helmchart(load(single, "s1", "gitpod-calico-operator.yaml"))
+    spec = check_helmchart(load(single, "s1", "gitpod-calico-10-operator.yaml"))
     assert spec["chart"] == "tigera-operator"
     assert spec["repo"] == "https://docs.tigera.io/calico/charts"
     assert spec["version"] == "v3.30.3"
@@ -454,7 +493,7 @@ def test_helmchart_online_pins_chart_and_version(single):
 
 def test_helmchart_airgap_embeds_the_verified_chart(airgap):
     out, files = airgap
-    spec = check_helmchart(load(out, "s1", "gitpod-calico-operator.yaml"))
+    spec = check_helmchart(load(out, "s1", "gitpod-calico-10-operator.yaml"))
     assert not {"chart", "repo", "version"} & set(spec)
     content = base64.b64decode(spec["chartContent"])
     assert content == files["tigera-operator-v3.30.3.tgz"]
@@ -483,12 +522,12 @@ def check_installation(inst: dict, cidr: str) -> dict:
 
 
 def test_installation_defaults(single):
-    spec = check_installation(load(single, "s1", "gitpod-calico-installation.yaml"), "10.42.0.0/16")
+    spec = check_installation(load(single, "s1", "gitpod-calico-20-installation.yaml"), "10.42.0.0/16")
     net = spec["calicoNetwork"]
     assert net["ipPools"][0]["encapsulation"] == "VXLANCrossSubnet"
     assert "mtu" not in net  # Calico detects the MTU from the node's interfaces
     assert "registry" not in spec
-    values = yaml.safe_load(load(single, "s1", "gitpod-calico-operator.yaml")["spec"]["valuesContent"])
+    values = yaml.safe_load(load(single, "s1", "gitpod-calico-10-operator.yaml")["spec"]["valuesContent"])
     assert "tigeraOperator" not in values  # the chart's own quay.io
     assert net["nodeAddressAutodetectionV4"] == {"kubernetes": "NodeInternalIP"}
     assert spec["flexVolumePath"] == "None"
@@ -496,24 +535,24 @@ def test_installation_defaults(single):
 
 
 def test_installation_follows_cluster_cidr_and_variables(ha_embedded):
-    spec = check_installation(load(ha_embedded, "s1", "gitpod-calico-installation.yaml"), "10.244.0.0/16")
+    spec = check_installation(load(ha_embedded, "s1", "gitpod-calico-20-installation.yaml"), "10.244.0.0/16")
     assert spec["calicoNetwork"]["mtu"] == 8950
     assert spec["calicoNetwork"]["ipPools"][0]["encapsulation"] == "VXLAN"
 
 
 def test_installation_airgap(airgap):
     out, _files = airgap
-    check_installation(load(out, "s1", "gitpod-calico-installation.yaml"), "10.42.0.0/16")
+    check_installation(load(out, "s1", "gitpod-calico-20-installation.yaml"), "10.42.0.0/16")
 
 
 def test_calico_registry_reaches_the_operator_image_and_calicos_images(airgap):
     """calico_registry sets the chart's tigeraOperator.registry (the operator's own image) and the
     Installation's registry (every image the operator deploys)."""
     out, _unused = airgap
-    values = yaml.safe_load(load(out, "s1", "gitpod-calico-operator.yaml")["spec"]["valuesContent"])
+    values = yaml.safe_load(load(out, "s1", "gitpod-calico-10-operator.yaml")["spec"]["valuesContent"])
     # The chart joins registry and image with a '/' of its own.
     assert values["tigeraOperator"] == {"registry": "mirror.example.com:5000"}
-    assert load(out, "s1", "gitpod-calico-installation.yaml")["spec"]["registry"] == "mirror.example.com:5000/"
+    assert load(out, "s1", "gitpod-calico-20-installation.yaml")["spec"]["registry"] == "mirror.example.com:5000/"
 
 
 def test_airgap_config_matches_online(airgap, single):
