@@ -42,7 +42,7 @@ def test_cert_manager_wait_outlasts_objects_that_appear_late(tmp_path):
         *({"at": 22, "resource": "customresourcedefinitions", "object": crd(n)} for n in CERT_MANAGER_CRDS),
         {"at": 25, "flags": {"webhook": True}},
     ]
-    proc, _, state = run(tmp_path, [include("cert_manager", "wait")], cert_manager_vars(120),
+    proc, _unused, state = run(tmp_path, [include("cert_manager", "wait")], cert_manager_vars(120),
                          {"objects": {}, "schedule": schedule})
     assert proc.returncode == 0, proc.stdout[-3000:]
     rollouts = [c for c in state["calls"] if "rollout" in c]
@@ -52,7 +52,7 @@ def test_cert_manager_wait_outlasts_objects_that_appear_late(tmp_path):
 
 
 def test_cert_manager_wait_gives_up_at_its_budget_and_names_it(tmp_path):
-    proc, _, state = run(tmp_path, [include("cert_manager", "wait")], cert_manager_vars(10), {"objects": {}, "schedule": []})
+    proc, _unused, state = run(tmp_path, [include("cert_manager", "wait")], cert_manager_vars(10), {"objects": {}, "schedule": []})
     assert proc.returncode != 0
     out = " ".join(proc.stdout.split())
     assert "cert_manager_wait_timeout (10s" in out and "cert-manager-webhook" in out and "NotFound" in out
@@ -72,7 +72,7 @@ def test_calico_wait_outlasts_an_operator_that_comes_late(tmp_path):
     schedule = [{"at": 40, "resource": "customresourcedefinitions", "object": crd("tigerastatuses.operator.tigera.io")},
                 {"at": 40, "resource": "tigerastatuses", "object": status},
                 {"at": 42, "resource": "daemonsets", "object": ds}]
-    proc, _, state = run(tmp_path, [include("calico", "wait")],
+    proc, _unused, state = run(tmp_path, [include("calico", "wait")],
                          {"calico_wait_timeout": 60, "__calico_kubectl": KUBECTL, "__calico_wait_delay": 2},
                          {"objects": {"nodes": [node("localhost")]}, "schedule": schedule})
     assert proc.returncode == 0, proc.stdout[-3000:]
@@ -86,14 +86,14 @@ def test_k3s_waits_for_a_late_api_and_node_and_names_the_budget_when_the_node_ne
             "k3s_initial_server": "localhost"}
     late = [{"at": 6, "flags": {"readyz": True}},
             {"at": 10, "resource": "nodes", "object": node("s1.cluster.example.com")}]
-    proc, _, state = run(tmp_path / "late", [include("k3s", "wait")], {**base, "k3s_wait_timeout": 60},
+    proc, _unused, state = run(tmp_path / "late", [include("k3s", "wait")], {**base, "k3s_wait_timeout": 60},
                          {"objects": {}, "schedule": late})
     assert proc.returncode == 0, proc.stdout[-3000:]
     assert state["calls"][-1][-3:] == ["node", "s1.cluster.example.com", "name"] or "node" in state["calls"][-1]
     assert state["call_times"][-1] >= 10
 
     never = [{"at": 0, "flags": {"readyz": True}}]
-    proc, _, state = run(tmp_path / "never", [include("k3s", "wait")], {**base, "k3s_wait_timeout": 8},
+    proc, _unused, state = run(tmp_path / "never", [include("k3s", "wait")], {**base, "k3s_wait_timeout": 8},
                          {"objects": {}, "schedule": never})
     assert proc.returncode != 0
     out = " ".join(proc.stdout.split())
@@ -126,7 +126,7 @@ def calico_manifests_run(tmp, timeout, schedule):
         "__calico_installation": {"apiVersion": "operator.tigera.io/v1", "kind": "Installation",
                                   "metadata": {"name": "default"}, "spec": {}},
     }
-    proc, _, state = run(tmp, [include("calico", "manifests")], variables, {"objects": {}, "schedule": schedule})
+    proc, _unused, state = run(tmp, [include("calico", "manifests")], variables, {"objects": {}, "schedule": schedule})
     return proc, state, manifests
 
 
@@ -184,14 +184,14 @@ def test_cert_manager_ca_issuer_wait_outlasts_an_issuer_that_comes_late(tmp_path
     # than 12 tries shows that the budget, not a count, ends the wait.)
     schedule = [{"at": 90, "resource": "clusterissuers", "object": cluster_issuer("gitpod-k3s-ca", False)},
                 {"at": 96, "resource": "clusterissuers", "object": cluster_issuer("gitpod-k3s-ca", True)}]
-    proc, _, state = cert_manager_main_run(tmp_path, 150, schedule)
+    proc, _unused, state = cert_manager_main_run(tmp_path, 150, schedule)
     assert proc.returncode == 0, proc.stdout[-3000:]
     waits = [t for c, t in zip(state["calls"], state["call_times"]) if "clusterissuer/gitpod-k3s-ca" in c]
     assert len(waits) > 12 and waits[-1] >= 90, waits
 
 
 def test_cert_manager_ca_issuer_wait_gives_up_at_its_budget_and_names_it(tmp_path):
-    proc, _, state = cert_manager_main_run(tmp_path, 15, [])
+    proc, _unused, state = cert_manager_main_run(tmp_path, 15, [])
     assert proc.returncode != 0
     out = " ".join(proc.stdout.split())
     assert "The CA ClusterIssuer gitpod-k3s-ca is not Ready within cert_manager_wait_timeout (15s" in out, out[-3000:]
