@@ -11,23 +11,13 @@ import yaml
 
 from conformance import kubernetes_minor
 from rendering import (  # tests/render, put on sys.path by conftest.py
-    REPO, example_overlay, host, inventory, make_chart_archive, rendered_files, run_render, write_airgap_dir)
+    EXTERNAL, REPO, example_overlay, host, inventory, make_chart_archive, rendered_files, run_render, write_airgap_dir)
 
 CALICO_MANIFESTS = ("gitpod-calico-00-namespace.yaml", "gitpod-calico-10-operator.yaml", "gitpod-calico-20-installation.yaml")
 META_WS = {"gitpod_meta": ["s1"], "gitpod_workspace": ["s1"]}
 DOMAIN = {"gitpod_k3s_domain": "gitpod.example.com"}
 MIRROR = {"calico_registry": "mirror.example.com:5000/", "components_image_registry": "mirror.example.com:5000",
           "cert_manager_image_registry": "mirror.example.com:5000"}
-EXTERNAL = {
-    "components_check_external": False,  # the checks run against real servers in tests/integration
-    "components_mysql": "external",
-    "components_mysql_external": {"host": "db.example.com", "port": 3307, "username": "gp", "password": "db-pw"},
-    "components_storage": "external",
-    "components_storage_external": {"endpoint": "https://s3.eu-central-1.amazonaws.com", "region": "eu-central-1",
-                                    "bucket": "gp-bucket", "access_key_id": "AKIAEXAMPLE", "secret_access_key": "s3-secret"},
-    "components_registry": "external",
-    "components_registry_external": {"url": "https://reg.example.com:5000", "username": "ru", "password": "reg-pw"},
-}
 THREE = {**host("s1", "192.0.2.11"), **host("s2", "192.0.2.12"), **host("s3", "192.0.2.13")}
 TWO_AGENTS = {**host("a1", "192.0.2.21"), **host("a2", "192.0.2.22")}
 HA_GROUPS = {"gitpod_meta": ["s1", "s2", "s3"], "gitpod_workspace": ["a1", "a2"]}

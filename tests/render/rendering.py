@@ -30,6 +30,20 @@ COMPONENTS_PLAYBOOK = REPO / "playbooks" / "components.yml"
 ANSIBLE_PLAYBOOK = os.path.join(os.path.dirname(sys.executable), "ansible-playbook")
 
 
+# The user's own MySQL, S3 bucket and registry, as an inventory names them (no server is contacted:
+# the checks are off here).
+EXTERNAL = {
+    "components_check_external": False,  # the checks run against real servers in tests/integration
+    "components_mysql": "external",
+    "components_mysql_external": {"host": "db.example.com", "port": 3307, "username": "gp", "password": "db-pw"},
+    "components_storage": "external",
+    "components_storage_external": {"endpoint": "https://s3.eu-central-1.amazonaws.com", "region": "eu-central-1",
+                                    "bucket": "gp-bucket", "access_key_id": "AKIAEXAMPLE", "secret_access_key": "s3-secret"},
+    "components_registry": "external",
+    "components_registry_external": {"url": "https://reg.example.com:5000", "username": "ru", "password": "reg-pw"},
+}
+
+
 def ansible_env(callback: str = "ansible.posix.json") -> dict:
     return dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_STDOUT_CALLBACK=callback,
                 ANSIBLE_NOCOLOR="1", ANSIBLE_LOCALHOST_WARNING="0", ANSIBLE_INVENTORY_UNPARSED_WARNING="0")

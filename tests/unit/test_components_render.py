@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "render"))
-from rendering import failure_messages  # noqa: E402  (tests/render is not a package)
+from rendering import EXTERNAL, failure_messages  # noqa: E402  (tests/render is not a package)
 from rendering import run_components_many as run_many  # noqa: E402
 from rendering import load_manifests as load_directory  # noqa: E402
 
@@ -93,17 +93,6 @@ def credentials(tmp):
 
 
 # --- every variant is rendered once, all at once ------------------------------------------------
-
-EXTERNAL = {
-    "components_check_external": False,  # the checks run against real servers in tests/integration
-    "components_mysql": "external",
-    "components_mysql_external": {"host": "db.example.com", "port": 3307, "username": "gp", "password": "db-pw"},
-    "components_storage": "external",
-    "components_storage_external": {"endpoint": "https://s3.eu-central-1.amazonaws.com", "region": "eu-central-1",
-                                    "bucket": "gp-bucket", "access_key_id": "AKIAEXAMPLE", "secret_access_key": "s3-secret"},
-    "components_registry": "external",
-    "components_registry_external": {"url": "https://reg.example.com:5000", "username": "ru", "password": "reg-pw"},
-}
 
 VARIANTS = {
     # everything in the cluster, a domain, the CA issuer, the real bcrypt cost
