@@ -43,7 +43,7 @@ def test_cert_manager_wait_outlasts_objects_that_appear_late(tmp_path):
         {"at": 25, "flags": {"webhook": True}},
     ]
     proc, _unused, state = run(tmp_path, [include("cert_manager", "wait")], cert_manager_vars(120),
-                         {"objects": {}, "schedule": schedule})
+                               {"objects": {}, "schedule": schedule})
     assert proc.returncode == 0, proc.stdout[-3000:]
     rollouts = [c for c in state["calls"] if "rollout" in c]
     assert len(rollouts) >= 3, "the rollout status that failed with NotFound was tried again"
@@ -73,8 +73,8 @@ def test_calico_wait_outlasts_an_operator_that_comes_late(tmp_path):
                 {"at": 40, "resource": "tigerastatuses", "object": status},
                 {"at": 42, "resource": "daemonsets", "object": ds}]
     proc, _unused, state = run(tmp_path, [include("calico", "wait")],
-                         {"calico_wait_timeout": 60, "__calico_kubectl": KUBECTL, "__calico_wait_delay": 2},
-                         {"objects": {"nodes": [node("localhost")]}, "schedule": schedule})
+                               {"calico_wait_timeout": 60, "__calico_kubectl": KUBECTL, "__calico_wait_delay": 2},
+                               {"objects": {"nodes": [node("localhost")]}, "schedule": schedule})
     assert proc.returncode == 0, proc.stdout[-3000:]
     waits = [t for c, t in zip(state["calls"], state["call_times"]) if "tigerastatus/calico" in c]
     assert len(waits) >= 3 and waits[-1] >= 40
@@ -87,14 +87,14 @@ def test_k3s_waits_for_a_late_api_and_node_and_names_the_budget_when_the_node_ne
     late = [{"at": 6, "flags": {"readyz": True}},
             {"at": 10, "resource": "nodes", "object": node("s1.cluster.example.com")}]
     proc, _unused, state = run(tmp_path / "late", [include("k3s", "wait")], {**base, "k3s_wait_timeout": 60},
-                         {"objects": {}, "schedule": late})
+                               {"objects": {}, "schedule": late})
     assert proc.returncode == 0, proc.stdout[-3000:]
     assert state["calls"][-1][-3:] == ["node", "s1.cluster.example.com", "name"] or "node" in state["calls"][-1]
     assert state["call_times"][-1] >= 10
 
     never = [{"at": 0, "flags": {"readyz": True}}]
     proc, _unused, state = run(tmp_path / "never", [include("k3s", "wait")], {**base, "k3s_wait_timeout": 8},
-                         {"objects": {}, "schedule": never})
+                               {"objects": {}, "schedule": never})
     assert proc.returncode != 0
     out = " ".join(proc.stdout.split())
     assert "Node s1.cluster.example.com (localhost) did not register within k3s_wait_timeout (8s)" in out
