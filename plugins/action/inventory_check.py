@@ -1,16 +1,140 @@
 # Copyright: selfhosted.gitpod_k3s contributors
 # Apache License 2.0
-"""Action plugin: cross-variable inventory checks, computed on the controller only.
+"""Action plugin: every setting of the roles a playbook runs, checked on the controller only.
 
-Documented in plugins/modules/inventory_check.py.
+Documented in plugins/modules/inventory_check.py. For each play host it works out the value of
+every variable a role's argument spec names, as the role would see it (the role's defaults under
+the inventory and extra vars, templated), applies the argument spec with Ansible's own
+validator, then the rules of plugins/module_utils/inventory_validation.py. It contacts no host.
 """
 
 from __future__ import annotations
 
+import os
 
+from ansible.errors import AnsibleError, AnsibleUndefinedVariable
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.selfhosted.gitpod_k3s.plugins.module_utils import inventory_validation as iv
+
+COLLECTION = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ROLES = os.path.join(COLLECTION, "roles")
+REDACTED = "********"
+
+
+def _strip_defaults(options):
+    """A spec without defaults or required: only the values given are checked (the defaults are
+    the role's defaults/main.yml, already among the values)."""
+    out = {}
+    for name, spec in (options or {}).items():
+        spec = {k: v for k, v in spec.items() if k not in ("default", "required", "description")}
+        if isinstance(spec.get("options"), dict):
+            spec["options"] = _strip_defaults(spec["options"])
+        out[name] = spec
+    return out
+
+
+def _secret_names(options, prefix=""):
+    names = set()
+    for name, spec in (options or {}).items():
+        if spec.get("no_log"):
+            names.add(prefix + name)
+        if isinstance(spec.get("options"), dict):
+            names |= _secret_names(spec["options"], prefix)
+    return names
+
+
+_FILES = {}
+
+
+def role_files(loader, role):
+    """A role's argument spec (entry point main), defaults and vars, loaded as Ansible loads them.
+
+    Kept per process (keyed by path and modification time): the files are read, never changed.
+    """
+    def load(*parts):
+        path = os.path.join(ROLES, role, *parts)
+        if not os.path.isfile(path):
+            return {}
+        key = (path, os.stat(path).st_mtime_ns)
+        if key not in _FILES:
+            _FILES[key] = loader.load_from_file(path, trusted_as_template=True) or {}
+        return _FILES[key]
+    spec = load("meta", "argument_specs.yml").get("argument_specs", {}).get("main", {}).get("options") or {}
+    key = ("validator", role, id(spec))
+    if key not in _FILES:
+        _FILES[key] = ArgumentSpecValidator(_strip_defaults(spec))
+    return {"defaults": load("defaults", "main.yml"), "vars": load("vars", "main.yml"), "spec": spec, "validator": _FILES[key]}
+
+
+def check_settings(roles, hosts, raw_get, groups, loader, templar, scope="all"):
+    """Every message about the settings of ``roles`` (common always included) for ``hosts``.
+
+    ``raw_get(host)`` gives a host's untemplated variables (inventory, extra vars, magic
+    variables, facts when gathered), as HostVars.raw_get does. Returns (messages, values).
+    """
+    roles = ["common"] + [r for r in roles if r != "common"]
+    unknown = [r for r in roles if not os.path.isdir(os.path.join(ROLES, r))]
+    if unknown:
+        return [f"inventory_check: roles names {', '.join(unknown)}; allowed: roles of the collection "
+                f"({', '.join(sorted(os.listdir(ROLES)))})"], {}
+    files = {r: role_files(loader, r) for r in roles}
+    secrets = set().union(*(_secret_names(f["spec"]) for f in files.values()))
+    errors, values = [], {}
+    for host in hosts:
+        context = {}
+        for role in roles:
+            context.update(files[role]["defaults"])
+        context.update(raw_get(host))
+        for role in roles:
+            for key, value in files[role]["vars"].items():
+                context.setdefault(key, value)
+        host_templar = templar.copy_with_new_env(available_variables=context)
+        have_facts = "ansible_architecture" in context or bool(context.get("ansible_facts"))
+        host_values = {"__facts": have_facts}
+        for role in roles:
+            spec = files[role]["spec"]
+            names = list(spec) + [k for k in files[role]["vars"] if k in ("__k3s_arch_map", "__k3s_binary_assets")]
+            if role == "common":
+                names += ["k3s_node_name", "ansible_host", "ansible_port", "ansible_connection", "ansible_architecture"]
+            if scope == "facts":
+                names = [n for n in names if n in iv.FACT_SETTINGS or n.startswith("__") or n == "k3s_node_name"]
+            given = {}
+            for name in names:
+                if name in host_values or name not in context:
+                    continue
+                try:
+                    given[name] = host_templar.template(context[name])
+                except AnsibleUndefinedVariable as exc:
+                    # A value that reads gathered facts, or the results of an earlier stage, is not known yet.
+                    if not any(word in str(exc) for word in ("ansible_", "__", "hostvars")):
+                        errors.append(f"{name} cannot be worked out: {REDACTED if name in secrets else exc.message}")
+                except AnsibleError as exc:
+                    errors.append(f"{name} cannot be worked out: {REDACTED if name in secrets else exc.message}")
+            if scope != "facts":
+                checked = {n: given[n] for n in spec if n in given}
+                outcome = files[role]["validator"].validate(checked, validate_role_argument_spec=True)
+                for message in outcome.error_messages:
+                    for name in secrets:
+                        value = checked.get(name)
+                        if isinstance(value, str) and value and value in message:
+                            message = message.replace(value, REDACTED)
+                    errors.append(f"{message} (role {role})")
+                # A value its spec refused is left out: the rules below see only well-typed values.
+                for name in checked:
+                    if any(f"'{name}'" in m or f" {name} " in m or f" {name}." in m for m in outcome.error_messages):
+                        given.pop(name, None)
+                    elif name in outcome.validated_parameters:
+                        given[name] = outcome.validated_parameters[name]
+            host_values.update(given)
+            errors += _guarded(iv.check_host, role, host, host_values if scope != "facts" else _only_facts(host_values))
+        values[host] = host_values
+    if scope != "facts":
+        errors += _guarded(iv.check_fleet, roles, values, groups)
+    else:
+        errors += _guarded(iv.check_fleet_facts, roles, values)
+    return list(dict.fromkeys(errors)), values
 
 
 class ActionModule(ActionBase):
@@ -19,24 +143,32 @@ class ActionModule(ActionBase):
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
-        a = self._task.args
-        errors = []
-        if "k3s_cluster_cidr" in a or "k3s_service_cidr" in a:
-            errors += iv.check_cidrs(a.get("k3s_cluster_cidr"), a.get("k3s_service_cidr"), a.get("node_addresses") or {})
-        if "labels" in a or "label_groups" in a:
-            errors += iv.check_labels(a.get("label_groups"), a.get("labels"), a.get("inventory_groups"), a.get("required_labels"))
-        errors += iv.check_domain(a.get("domain"))
-        if a.get("k3s_version") is not None:
-            errors += iv.check_k3s_version(a.get("k3s_version"))
-        errors += iv.check_thresholds(a.get("thresholds"), a.get("threshold_profiles"))
-        errors += iv.check_airgap_dir(a.get("airgap_dir"), a.get("airgap_files") or [])
-        if "calico_encapsulation" in a:
-            errors += iv.check_calico_network(a.get("calico_encapsulation"), a.get("calico_bgp"))
+        task_vars = task_vars or {}
+        args = self._task.args
+        hostvars = task_vars.get("hostvars")
+        hosts = list(args.get("hosts") or task_vars.get("ansible_play_hosts_all") or [])
+        groups = {k: list(v) for k, v in (task_vars.get("groups") or {}).items()}
+        roles = list(args.get("roles") or [])
+        errors, _unused = check_settings(roles, hosts, hostvars.raw_get, groups, self._loader, self._templar, args.get("scope", "all"))
         result["changed"] = False
         result["errors"] = errors
         if errors:
             result["failed"] = True
             result["msg"] = "The inventory was rejected before any host was touched:\n" + "\n".join(f"- {e}" for e in errors)
         else:
-            result["msg"] = "inventory accepted"
+            result["msg"] = f"settings of {', '.join(['common'] + roles)} accepted for {len(hosts)} host(s)"
         return result
+
+
+def _guarded(rule, *args):
+    """A rule's messages; a rule that breaks on a value is reported as such, naming the rule, never as a traceback."""
+    try:
+        return rule(*args)
+    except Exception as exc:  # pylint: disable=broad-exception-caught  # reported as a finding
+        return [f"internal error: the rule {rule.__name__}{args[:1]!r} could not read the settings ({type(exc).__name__}: {exc}); "
+                "please report it with the inventory"]
+
+
+def _only_facts(values):
+    """The values the facts rules read, when only those rules are to run again."""
+    return {k: v for k, v in values.items() if k in iv.FACT_SETTINGS or k.startswith("__") or k == "k3s_node_name"}

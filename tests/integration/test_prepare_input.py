@@ -1,7 +1,8 @@
 """Bad input to host_prep and containerd fails before any host changes, naming variable, value and what is allowed.
 
-Runs ansible-playbook on localhost: each role's validate.yml (asserts and set_fact on the
-controller only) and its argument spec (validate_argument_spec against meta/argument_specs.yml).
+Runs ansible-playbook on localhost: each role's validate.yml (the inventory_check action on the
+controller: the role's argument spec, then its rules) and, for the spec tests, validate_argument_spec
+against meta/argument_specs.yml alone.
 Nothing here changes the machine.
 """
 
@@ -72,14 +73,14 @@ def test_containerd_bad_registry_settings(tmp_path, mirrors, message):
 def test_containerd_missing_ca_file(tmp_path):
     rc, out = run(tmp_path, "containerd", {"gitpod_k3s_registry_mirrors": {
         "quay.io": {"ca_file": str(tmp_path / "nowhere.crt")}}})
-    assert rc == 2 and "The CA for registry quay.io" in out and "the file was not found" in out, out
+    assert rc == 2 and "gitpod_k3s_registry_mirrors['quay.io'].ca_file = " in out and "cannot be read on the controller" in out, out
 
 
 def test_containerd_ca_file_with_a_private_key(tmp_path):
     path = tmp_path / "bundle.pem"
     path.write_text(CA_PEM + "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n")
     rc, out = run(tmp_path, "containerd", {"gitpod_k3s_registry_mirrors": {"quay.io": {"ca_file": str(path)}}})
-    assert rc == 2 and "holding PEM certificates and no private key" in out, out
+    assert rc == 2 and "must hold PEM certificates and no private key" in out, out
 
 
 def test_containerd_gitpod_ca_without_domain(tmp_path, ca_file):
@@ -101,12 +102,12 @@ def test_host_prep_valid_input_passes(tmp_path):
     ({"host_prep_sysctl_required": ["net.ipv4.ip_forward", "net.core.rmem_max"]},
      "host_prep_sysctl_required names net.core.rmem_max"),
     ({"host_prep_extra_kernel_modules": ["br_netfilter; reboot"]},
-     'invalid names ["br_netfilter; reboot"]'),
+     "host_prep_extra_kernel_modules holds invalid module names ['br_netfilter; reboot']"),
     ({"host_prep_ufw": True, "host_prep_ufw_public_ports": {"tcp": ["22/tcp"]}},
-     "host_prep_ufw_cluster_ports and host_prep_ufw_public_ports must map tcp/udp to lists of ports"),
+     "host_prep_ufw_public_ports.tcp = ['22/tcp'] is not a list of ports; allowed: ports N or ranges N:M"),
     ({"host_prep_ufw": True, "host_prep_ufw_cluster_ports": {"sctp": ["9"]}},
-     "must map tcp/udp to lists of ports"),
-    ({"host_prep_directories": [{"path": "var/gitpod"}]}, "needs an absolute `path`"),
+     "host_prep_ufw_cluster_ports key 'sctp' is not a protocol; allowed: tcp, udp"),
+    ({"host_prep_directories": [{"path": "var/gitpod"}]}, "host_prep_directories entry {'path': 'var/gitpod'} has no absolute path"),
 ])
 def test_host_prep_bad_input(tmp_path, extra, message):
     rc, out = run(tmp_path, "host_prep", extra)

@@ -9,6 +9,7 @@ LABELS = {
     "workspace_regular": "gitpod.io/workload_workspace_regular",
     "workspace_headless": "gitpod.io/workload_workspace_headless",
 }
+KNOWN = sorted(LABELS.values()) + ["gitpod.io/workload_services"]
 GROUPS = {"gitpod_meta": ["meta", "ide"], "gitpod_workspace": ["workspace_services", "workspace_regular", "workspace_headless"]}
 
 
@@ -22,7 +23,8 @@ def test_k3s_default_cidrs_pass():
     ("10.42.0.0/16", "banana", "k3s_service_cidr = 'banana' is not a valid network"),
     ("10.42.0.0/16", "", "k3s_service_cidr is empty"),
     ("10.0.0.0/8", "10.43.0.0/16", "k3s_cluster_cidr = 10.0.0.0/8 overlaps k3s_service_cidr = 10.43.0.0/16"),
-    ("10.42.0.0/16", "fd00::/108", "different IP versions"),
+    ("10.42.0.0/16", "fd00::/108", "k3s_service_cidr = 'fd00::/108' is an IPv6 network; allowed: an IPv4 network"),
+    ("fd00::/48", "10.43.0.0/16", "k3s_cluster_cidr = 'fd00::/48' is an IPv6 network; allowed: an IPv4 network"),
 ])
 def test_bad_cidrs_are_named(cluster, service, needle):
     errors = iv.check_cidrs(cluster, service)
@@ -40,12 +42,12 @@ def test_default_labels_pass():
 
 
 def test_unknown_label_name_is_rejected():
-    errors = iv.check_labels(GROUPS, dict(LABELS, meta="gitpod.io/workload_mta"), [])
+    errors = iv.check_labels(GROUPS, dict(LABELS, meta="gitpod.io/workload_mta"), [], known_labels=KNOWN)
     assert len(errors) == 1 and errors[0].startswith("gitpod_k3s_labels.meta = 'gitpod.io/workload_mta' is not a label Gitpod knows")
 
 
 def test_renamed_services_label_is_known():
-    assert iv.check_labels(GROUPS, dict(LABELS, workspace_services="gitpod.io/workload_services"), []) == []
+    assert iv.check_labels(GROUPS, dict(LABELS, workspace_services="gitpod.io/workload_services"), [], known_labels=KNOWN) == []
 
 
 def test_unknown_gitpod_group_is_rejected():
@@ -71,15 +73,23 @@ def test_bad_domains(domain):
     assert errors and errors[0].startswith(f"gitpod_k3s_domain = {domain!r} is not a valid domain")
 
 
-@pytest.mark.parametrize("version", ["v1.28.5+k3s1", "v1.30.2-rc1+k3s2", "v1.21.0+k3s1", "not-a-tag"])
-def test_k3s_version_at_or_above_minimum_or_unreadable_passes(version):
-    # An unreadable tag is the k3s role's own check (roles/k3s/tasks/validate.yml).
-    assert iv.check_k3s_version(version) == []
+@pytest.mark.parametrize("version", ["v1.28.5+k3s1", "v1.30.2-rc1+k3s2", "v1.21.0+k3s1"])
+def test_k3s_version_at_or_above_minimum_passes(version):
+    assert iv.check_k3s_version(version, "1.21.0") == []
+
+
+@pytest.mark.parametrize("version", ["not-a-tag", "1.28", "v1.28.5", "v1.28.5-k3s1", "v2.0.0+k3s1", None])
+def test_k3s_version_that_is_no_release_tag_is_refused(version):
+    errors = iv.check_k3s_version(version, "1.21.0")
+    assert errors == [f"k3s_version = {version!r} is not a k3s release tag; allowed: v1.MINOR.PATCH+k3sN, e.g. v1.31.4+k3s1 "
+                      "(a release candidate: v1.31.4-rc1+k3s1)"]
 
 
 def test_k3s_version_below_gitpods_minimum_is_refused():
-    assert iv.check_k3s_version("v1.20.15+k3s1") == [
-        "k3s_version = 'v1.20.15+k3s1' is Kubernetes 1.20; allowed: 1.21 or newer (Gitpod's minimum)"]
+    assert iv.check_k3s_version("v1.20.15+k3s1", "1.21.0") == [
+        "k3s_version = 'v1.20.15+k3s1' is Kubernetes 1.20.15; allowed: 1.21.0 or newer (gitpod_k3s_min_kubernetes, Gitpod's minimum)"]
+    # The minimum is a setting: a higher one refuses what 1.21.0 accepts.
+    assert iv.check_k3s_version("v1.28.5+k3s1", "1.29.0") and not iv.check_k3s_version("v1.29.0+k3s1", "1.29.0")
 
 
 def test_thresholds():
