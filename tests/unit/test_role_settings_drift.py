@@ -64,7 +64,7 @@ def load_yaml(path):
     if not path.exists():
         return None
     with path.open(encoding="utf-8") as handle:
-        return yaml.load(handle, Loader=Loader)  # noqa: S506  a safe loader (CSafeLoader or SafeLoader)
+        return yaml.load(handle, Loader=Loader)  # a safe loader: CSafeLoader or SafeLoader
 
 
 def role_defaults(role):
@@ -168,6 +168,29 @@ def check_options(values, options, defaults_file, spec_file, fallback=None, pref
     return problems
 
 
+def check_entry_points(specs, spec_file):
+    """Problems of entry points whose options are not main's (nor a documented subset of them)."""
+    main = (specs.get("main") or {}).get("options") or {}
+    problems = []
+    for entry, spec in specs.items():
+        if entry == "main":
+            continue
+        spec = spec or {}
+        options = spec.get("options") or {}
+        if same(options, main):
+            continue
+        different = sorted(name for name in options if name in main and not same(options[name], main[name]))
+        extra = sorted(set(options) - set(main))
+        missing = sorted(set(main) - set(options))
+        documented = "subset" in f"{spec.get('short_description', '')} {describe(spec)}"
+        if different or extra or not documented:
+            problems.append(
+                f"{spec_file}: entry point {entry}: options differ from main's "
+                f"(not in main: {extra}; defined otherwise: {different}; missing: {missing}"
+                f"{'' if documented else ', and its description does not say it takes a subset'})")
+    return problems
+
+
 def expected_values(role):
     """Option name -> the default a README row must show (NO_DEFAULT for a required option)."""
     values = role_defaults(role)
@@ -237,7 +260,7 @@ def readme_value_matches(cell, value):
     if is_template(value) and squeeze(content) == squeeze(value):
         return True
     try:
-        parsed = yaml.load(content, Loader=Loader)  # noqa: S506  a safe loader
+        parsed = yaml.load(content, Loader=Loader)
     except yaml.YAMLError:
         return False
     return same(parsed, value)
@@ -284,7 +307,7 @@ def check_readme(role):
 def test_defaults_match_argument_spec(role):
     spec_file = f"roles/{role}/meta/argument_specs.yml"
     specs = role_specs(role)
-    assert "main" in specs, f"{spec_file}: no entry point main"
+    assert "main" in specs, f"{spec_file}: missing, or no entry point main in it"
     fallback = None if role == COMMON else role_defaults(COMMON)
     problems = check_options(role_defaults(role), main_options(role), f"roles/{role}/defaults/main.yml", spec_file, fallback)
     assert not problems, "\n".join(problems)
@@ -292,25 +315,7 @@ def test_defaults_match_argument_spec(role):
 
 @pytest.mark.parametrize("role", ROLES)
 def test_entry_points_take_main_options(role):
-    spec_file = f"roles/{role}/meta/argument_specs.yml"
-    main = main_options(role)
-    problems = []
-    for entry, spec in role_specs(role).items():
-        if entry == "main":
-            continue
-        spec = spec or {}
-        options = spec.get("options") or {}
-        if same(options, main):
-            continue
-        different = sorted(name for name in options if name in main and not same(options[name], main[name]))
-        extra = sorted(set(options) - set(main))
-        missing = sorted(set(main) - set(options))
-        documented = "subset" in f"{spec.get('short_description', '')} {describe(spec)}"
-        if different or extra or not documented:
-            problems.append(
-                f"{spec_file}: entry point {entry}: options differ from main's "
-                f"(not in main: {extra}; defined otherwise: {different}; missing: {missing}"
-                f"{'' if documented else ', and its description does not say it takes a subset'})")
+    problems = check_entry_points(role_specs(role), f"roles/{role}/meta/argument_specs.yml")
     assert not problems, "\n".join(problems)
 
 
@@ -381,4 +386,24 @@ def test_check_options_reports_each_kind_of_drift():
         "s.yml: r_b: default {x: 1}, but d.yml has the template {{ g }}, which is no dict: "
         "leave the spec default out and say 'Defaults to ...' in the description",
         "s.yml: r_e: the option is not required and has no value in d.yml",
+    ]
+
+
+def test_entry_points_equal_main_or_a_documented_subset():
+    main = {"r_a": {"type": "int", "default": 1}, "r_b": {"type": "str", "default": ""}}
+    specs = {
+        "main": {"options": main},
+        "same": {"options": dict(main)},
+        "part": {"description": ["Takes a subset of main's options."], "options": {"r_a": {"type": "int", "default": 1}}},
+    }
+    assert check_entry_points(specs, "s.yml") == []
+    specs = {
+        "main": {"options": main},
+        "quiet": {"description": "No word on it.", "options": {"r_a": {"type": "int", "default": 1}}},
+        "other": {"description": "A subset.", "options": {"r_a": {"type": "int", "default": 2}, "r_c": {}}},
+    }
+    assert check_entry_points(specs, "s.yml") == [
+        "s.yml: entry point quiet: options differ from main's (not in main: []; defined otherwise: []; missing: ['r_b'], "
+        "and its description does not say it takes a subset)",
+        "s.yml: entry point other: options differ from main's (not in main: ['r_c']; defined otherwise: ['r_a']; missing: ['r_b'])",
     ]
