@@ -8,7 +8,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 SCENARIO ?=
 ARGS ?=
-BENCH_SIZES ?= 1,5,10
+BENCH_SIZES ?= 1,5,10,20
 # The release tools (antsibull-docs, ansible-builder, galaxy-importer) live in their own venv.
 RELEASE_VENV ?= .cache/venv-release
 # Makes this checkout resolve as selfhosted.gitpod_k3s for ansible.cfg's collections_path.
@@ -56,7 +56,7 @@ molecule: venv docker images
 preflight: venv
 	ansible-playbook playbooks/preflight.yml -i inventories/localhost $(ARGS)
 
-# Fleet benchmark: floor, preflight, converge and rerun on 1, 5 and 10 containers.
+# Fleet benchmark on 1, 5, 10 and 20 containers: floor, package floor, preflight, converge and rerun.
 bench: venv docker images
 	python benchmarks/bench.py --sizes $(BENCH_SIZES)
 
