@@ -14,7 +14,7 @@ RELEASE_VENV ?= .cache/venv-release
 # Makes this checkout resolve as selfhosted.gitpod_k3s for ansible.cfg's collections_path.
 COLLECTION_LINK := collections/ansible_collections/selfhosted/gitpod_k3s
 
-.PHONY: test venv docker images lint unit molecule preflight bench clean
+.PHONY: test venv docker images lint unit molecule preflight bench clean property-test
 .PHONY: release-venv release-check sanity docs-lint build-check galaxy-import ee-check
 
 test: venv docker images
@@ -48,6 +48,14 @@ lint: venv
 
 unit: venv docker images
 	pytest
+
+# Stage 0's property test alone, larger: make property-test EXAMPLES=5000 SEED=random (make unit runs
+# 500 examples with the fixed seed 14).
+EXAMPLES ?= 5000
+SEED ?= random
+property-test: venv
+	GITPOD_K3S_HYPOTHESIS_EXAMPLES=$(EXAMPLES) GITPOD_K3S_HYPOTHESIS_SEED=$(SEED) pytest -q tests/unit/test_stage0_properties.py \
+		--hypothesis-show-statistics
 
 molecule: venv docker images
 	tests/run-molecule.sh $(SCENARIO)

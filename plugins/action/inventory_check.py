@@ -48,6 +48,54 @@ def _secret_names(options, prefix=""):
 _FILES = {}
 
 
+def _secret_values(options, values):
+    """The strings given for options (and sub-options) marked no_log, longest first."""
+    found = []
+    for name, spec in (options or {}).items():
+        value = values.get(name) if isinstance(values, dict) else None
+        if spec.get("no_log") and isinstance(value, str) and value:
+            found.append(value)
+        if isinstance(spec.get("options"), dict) and isinstance(value, dict):
+            found += _secret_values(spec["options"], value)
+    return sorted(set(found), key=len, reverse=True)
+
+
+def _named_in(name, message):
+    return f"'{name}'" in message or f" {name} " in message or f" {name}." in message or message.startswith(f"{name} ")
+
+
+def _apply_spec(validator, spec, checked):
+    """(refused, validated): each refusal as (variable, message naming it), and the converted values.
+
+    Ansible's messages for a sub-option sometimes name no variable, and a value of an odd type can
+    make the validator itself fail: then each variable is validated alone, to say which it is.
+    """
+    try:
+        outcome = validator.validate(checked, validate_role_argument_spec=True)
+        messages = list(outcome.error_messages)
+        if all(any(_named_in(n, m) for n in checked) for m in messages):
+            return ([(next(n for n in checked if _named_in(n, m)), m) for m in messages],
+                    {n: outcome.validated_parameters[n] for n in checked if n in outcome.validated_parameters
+                     and not any(_named_in(n, m) for m in messages)})
+    except Exception:  # pylint: disable=broad-exception-caught  # attributed below, one variable at a time
+        pass
+    refused, validated = [], {}
+    for name, value in checked.items():
+        try:
+            outcome = ArgumentSpecValidator(_strip_defaults({name: spec[name]})).validate({name: value}, validate_role_argument_spec=True)
+            problems = list(outcome.error_messages)
+        except Exception as exc:  # pylint: disable=broad-exception-caught  # the validator broke on the value's type
+            problems = [f"the value cannot be read as a {spec[name].get('type', 'str')} ({type(exc).__name__})"]
+        if problems:
+            wanted = spec[name].get("type", "str")
+            shown = REDACTED if spec[name].get("no_log") else repr(value)
+            refused += [(name, m if _named_in(name, m) else f"{name} = {shown}: {m}; allowed: a {wanted} as the argument spec describes")
+                        for m in problems]
+        elif name in outcome.validated_parameters:
+            validated[name] = outcome.validated_parameters[name]
+    return refused, validated
+
+
 def role_files(loader, role):
     """A role's argument spec (entry point main), defaults and vars, loaded as Ansible loads them.
 
@@ -81,7 +129,7 @@ def check_settings(roles, hosts, raw_get, groups, loader, templar, scope="all"):
                 f"({', '.join(sorted(os.listdir(ROLES)))})"], {}
     files = {r: role_files(loader, r) for r in roles}
     secrets = set().union(*(_secret_names(f["spec"]) for f in files.values()))
-    errors, values = [], {}
+    errors, values = [], {}  # errors: (host or None, message)
     for host in hosts:
         context = {}
         for role in roles:
@@ -95,9 +143,7 @@ def check_settings(roles, hosts, raw_get, groups, loader, templar, scope="all"):
         host_values = {"__facts": have_facts}
         for role in roles:
             spec = files[role]["spec"]
-            names = list(spec) + [k for k in files[role]["vars"] if k in ("__k3s_arch_map", "__k3s_binary_assets")]
-            if role == "common":
-                names += ["k3s_node_name", "ansible_host", "ansible_port", "ansible_connection", "ansible_architecture"]
+            names = list(spec) + list(iv.ALSO_READS.get(role, ()))
             if scope == "facts":
                 names = [n for n in names if n in iv.FACT_SETTINGS or n.startswith("__") or n == "k3s_node_name"]
             given = {}
@@ -109,32 +155,47 @@ def check_settings(roles, hosts, raw_get, groups, loader, templar, scope="all"):
                 except AnsibleUndefinedVariable as exc:
                     # A value that reads gathered facts, or the results of an earlier stage, is not known yet.
                     if not any(word in str(exc) for word in ("ansible_", "__", "hostvars")):
-                        errors.append(f"{name} cannot be worked out: {REDACTED if name in secrets else exc.message}")
+                        errors.append((host, f"{name} cannot be worked out: {REDACTED if name in secrets else exc.message}"))
                 except AnsibleError as exc:
-                    errors.append(f"{name} cannot be worked out: {REDACTED if name in secrets else exc.message}")
+                    errors.append((host, f"{name} cannot be worked out: {REDACTED if name in secrets else exc.message}"))
             if scope != "facts":
                 checked = {n: given[n] for n in spec if n in given}
-                outcome = files[role]["validator"].validate(checked, validate_role_argument_spec=True)
-                for message in outcome.error_messages:
-                    for name in secrets:
-                        value = checked.get(name)
-                        if isinstance(value, str) and value and value in message:
-                            message = message.replace(value, REDACTED)
-                    errors.append(f"{message} (role {role})")
-                # A value its spec refused is left out: the rules below see only well-typed values.
-                for name in checked:
-                    if any(f"'{name}'" in m or f" {name} " in m or f" {name}." in m for m in outcome.error_messages):
-                        given.pop(name, None)
-                    elif name in outcome.validated_parameters:
-                        given[name] = outcome.validated_parameters[name]
+                refused, validated = _apply_spec(files[role]["validator"], spec, checked)
+                hidden = _secret_values(spec, checked)
+                for name, message in refused:
+                    for value in hidden:
+                        message = message.replace(value, REDACTED)
+                    errors.append((host, f"{message} (role {role})"))
+                    # A value its spec refused is left out: the rules below see only well-typed values.
+                    given.pop(name, None)
+                for name, value in validated.items():
+                    if name in given and spec[name].get("type") not in ("int", "float"):
+                        # Lists from comma-separated strings and the like, as the role reads them; a number
+                        # keeps the form given, so a message quotes it as written.
+                        given[name] = value
             host_values.update(given)
-            errors += _guarded(iv.check_host, role, host, host_values if scope != "facts" else _only_facts(host_values))
+            errors += [(host, m) for m in _guarded(iv.check_host, role, host, host_values if scope != "facts" else _only_facts(host_values))]
         values[host] = host_values
     if scope != "facts":
-        errors += _guarded(iv.check_fleet, roles, values, groups)
+        errors += [(None, m) for m in _guarded(iv.check_fleet, roles, values, groups)]
     else:
-        errors += _guarded(iv.check_fleet_facts, roles, values)
-    return list(dict.fromkeys(errors)), values
+        errors += [(None, m) for m in _guarded(iv.check_fleet_facts, roles, values)]
+    return _attribute(errors, hosts), values
+
+
+def _attribute(errors, hosts):
+    """Each message once; one that only some hosts' values give names those hosts."""
+    by_message = {}
+    for host, message in errors:
+        by_message.setdefault(message, set()).add(host)
+    out = []
+    for message, found in by_message.items():
+        some = sorted(h for h in found if h is not None)
+        if None in found or len(some) == len(hosts) or any(f"host {h}" in message for h in some):
+            out.append(message)
+        else:
+            out.append(f"{message} ({'host' if len(some) == 1 else 'hosts'} {', '.join(some)})")
+    return out
 
 
 class ActionModule(ActionBase):

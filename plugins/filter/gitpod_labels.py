@@ -42,6 +42,8 @@ _value:
 
 from ansible.errors import AnsibleFilterError
 
+from ansible_collections.selfhosted.gitpod_k3s.plugins.module_utils import inventory_validation as iv
+
 
 def label_keys_for_groups(group_names, label_groups):
     """Return the sorted label keys the given groups confer."""
@@ -60,14 +62,12 @@ def gitpod_node_labels(group_names, label_groups, labels):
     if not isinstance(labels, dict):
         raise AnsibleFilterError(
             f"gitpod_node_labels: labels (gitpod_k3s_labels) must be a mapping, got {type(labels).__name__}")
-    names = set()
     for key in label_keys_for_groups(group_names, label_groups):
         if key not in labels:
             raise AnsibleFilterError(
                 f"gitpod_node_labels: gitpod_k3s_label_groups names label key '{key}', which gitpod_k3s_labels "
                 f"does not define; defined keys: {', '.join(sorted(labels))}")
-        names.add(labels[key])
-    return sorted(names)
+    return sorted(iv.carried_labels(group_names or [], label_groups, labels))
 
 
 class FilterModule:

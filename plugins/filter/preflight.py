@@ -80,6 +80,7 @@ from ansible.errors import AnsibleFilterError
 
 from ansible_collections.selfhosted.gitpod_k3s.plugins.filter.gitpod_labels import gitpod_node_labels
 from ansible_collections.selfhosted.gitpod_k3s.plugins.module_utils import checks as C
+from ansible_collections.selfhosted.gitpod_k3s.plugins.module_utils import inventory_validation as iv
 
 FLEET = "fleet"
 GIB = 1024 ** 3
@@ -155,7 +156,7 @@ def fleet_checks(records, groups, server_group, agent_group, label_groups, label
     if not servers:
         out.append(C.check("server_count", C.FAIL, expected, "0",
                            f"Put at least one host in the inventory group {server_group}."))
-    elif len(servers) > 1 and len(servers) % 2 == 0:
+    elif not iv.server_count_ok(len(servers)):
         out.append(C.check("server_count", C.FAIL, expected, str(len(servers)),
                            "Embedded etcd needs a majority to keep quorum: use 1, 3 or 5 servers "
                            f"(move one host of {server_group} to {agent_group})."))
@@ -163,16 +164,14 @@ def fleet_checks(records, groups, server_group, agent_group, label_groups, label
         out.append(C.check("server_count", C.PASS, expected, str(len(servers))))
 
     cluster_hosts = list(dict.fromkeys(servers + list(groups.get(agent_group) or [])))
-    carried = set()
-    for host in cluster_hosts:
-        carried.update(gitpod_node_labels(_group_names(groups, host), label_groups, labels))
     unknown = [k for k in required_labels if k not in labels]
     if unknown:
         raise AnsibleFilterError(
             f"preflight_results: required label key(s) {', '.join(unknown)} are not in gitpod_k3s_labels "
             f"(defined: {', '.join(sorted(labels))})")
     required = [labels[k] for k in required_labels]
-    missing = [lbl for lbl in required if lbl not in carried]
+    # The same rule as stage 0's (plugins/module_utils/inventory_validation.py), shown in the report.
+    missing = iv.missing_labels(groups, cluster_hosts, label_groups, labels, required_labels)
     expected = "each on at least one host: " + ", ".join(required)
     if missing:
         givers = sorted({g for g, keys in label_groups.items()

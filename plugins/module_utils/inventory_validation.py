@@ -128,6 +128,11 @@ def carried_labels(host_groups, label_groups, labels):
     return out
 
 
+def server_count_ok(count):
+    """k3s with embedded etcd: one server, or an odd number of three or more (quorum)."""
+    return count == 1 or (count >= 3 and count % 2 == 1)
+
+
 def missing_labels(groups, cluster_hosts, label_groups, labels, required):
     """Required label names no cluster host carries, from the inventory groups alone."""
     carried = set()
@@ -744,6 +749,13 @@ ROLE_RULES = {
     "components": _components,
     "cluster_validation": _cluster_validation,
 }
+# Variables a role's rules read besides its argument spec's: connection settings, facts, the k3s
+# role's release asset names (vars/main.yml), and for Calico the cluster CIDR its pool must equal.
+ALSO_READS = {
+    "common": ("k3s_node_name", "ansible_host", "ansible_port", "ansible_connection", "ansible_architecture"),
+    "k3s": ("__k3s_arch_map", "__k3s_binary_assets"),
+    "calico": ("k3s_cluster_cidr",),
+}
 # Rules that read gathered facts: a role re-runs them (scope facts) once the facts are there.
 FACT_SETTINGS = ("gitpod_k3s_node_name", "k3s_node_ip", "ansible_architecture", "k3s_airgap_dir")
 
@@ -773,7 +785,7 @@ def check_fleet(roles, hosts, groups):
     # The cluster's shape matters to the roles that build it or check it; host_prep or containerd
     # alone prepare any host.
     if set(CLUSTER_ROLES) & set(roles):
-        if not (len(servers) == 1 or (len(servers) >= 3 and len(servers) % 2 == 1)):
+        if not server_count_ok(len(servers)):
             errors.append(f"inventory group {server_group} has {len(servers)} hosts ({', '.join(servers) or 'none'}); allowed: 1 server, or an "
                           "odd number >= 3 (3, 5, 7) for embedded etcd to keep quorum")
         for host in sorted(set(servers) & set(agents)):

@@ -156,6 +156,17 @@ def failures(proc: subprocess.CompletedProcess) -> dict[str, list[str]]:
     return found
 
 
+def stage0_errors(proc: subprocess.CompletedProcess) -> list[str]:
+    """The inventory_check action's messages (its `errors`), from the ansible.posix.json output."""
+    data = json.loads(proc.stdout)
+    found: list[str] = []
+    for play in data["plays"]:
+        for task in play["tasks"]:
+            for result in task["hosts"].values():
+                found += [str(e) for e in result.get("errors") or []]
+    return found
+
+
 def rendered_files(out: Path, hostname: str) -> dict[str, str]:
     """File name -> rendered text, as tests/render/render.yml wrote them for the host."""
     return json.loads((out / f"{hostname}.json").read_text())
