@@ -63,12 +63,3 @@ def tested_distributions(supported_os=SUPPORTED_OS):
 def os_images(supported_os=SUPPORTED_OS):
     """cluster_validation_os_images: ``<name> <version>``, how a node's osImage begins, for the releases Gitpod runs on."""
     return [f"{r['name']} {r['version']}" for r in supported_os if r["gitpod"]]
-
-
-def platforms(supported_os=SUPPORTED_OS):
-    """Galaxy ``platforms`` (meta/main.yml) of the roles: ``[{name, versions: [codename, ...]}]``."""
-    out = {}
-    for release in supported_os:
-        if release["roles"]:
-            out.setdefault(release["name"], []).append(release["codename"])
-    return [{"name": name, "versions": codenames} for name, codenames in out.items()]

@@ -32,25 +32,19 @@ from ansible_collections.selfhosted.gitpod_k3s.plugins.modules import host_requi
 
 ROLES = sorted(d for d in os.listdir(os.path.join(REPO, "roles")) if os.path.isdir(os.path.join(REPO, "roles", d)))
 
-TESTED = ("{{ gitpod_k3s_supported_os | selectattr('gitpod_tested') | map(attribute='id') "
-          "| zip(gitpod_k3s_supported_os | selectattr('gitpod_tested') | map(attribute='version')) | map('join', ':') | list }}")
-ALLOWED = "{{ gitpod_k3s_supported_os | selectattr('gitpod') | map(attribute='id') | unique | list }}"
-IMAGES = ("{{ gitpod_k3s_supported_os | selectattr('gitpod') | map(attribute='name') "
-          "| zip(gitpod_k3s_supported_os | selectattr('gitpod') | map(attribute='version')) | map('join', ' ') | list }}")
-
-# role, variable, its default (a reference to the common role), what it must render to.
+# role, variable, the common variable its default refers to, what that default must render to.
 REFERENCES = [
-    ("preflight", "preflight_min_kernel", "{{ gitpod_k3s_min_kernel }}", COMMON["gitpod_k3s_min_kernel"]),
-    ("preflight", "preflight_min_containerd_version", "{{ gitpod_k3s_min_containerd }}", COMMON["gitpod_k3s_min_containerd"]),
-    ("preflight", "preflight_allowed_distributions", ALLOWED, gc.allowed_distributions(SUPPORTED_OS)),
-    ("preflight", "preflight_tested_distributions", TESTED, gc.tested_distributions(SUPPORTED_OS)),
-    ("cluster_validation", "cluster_validation_min_kubernetes_version", "{{ gitpod_k3s_min_kubernetes }}",
+    ("preflight", "preflight_min_kernel", "gitpod_k3s_min_kernel", COMMON["gitpod_k3s_min_kernel"]),
+    ("preflight", "preflight_min_containerd_version", "gitpod_k3s_min_containerd", COMMON["gitpod_k3s_min_containerd"]),
+    ("preflight", "preflight_allowed_distributions", "gitpod_k3s_supported_os", gc.allowed_distributions(SUPPORTED_OS)),
+    ("preflight", "preflight_tested_distributions", "gitpod_k3s_supported_os", gc.tested_distributions(SUPPORTED_OS)),
+    ("cluster_validation", "cluster_validation_min_kubernetes_version", "gitpod_k3s_min_kubernetes",
      COMMON["gitpod_k3s_min_kubernetes"]),
-    ("cluster_validation", "cluster_validation_min_kernel_version", "{{ gitpod_k3s_min_kernel }}", COMMON["gitpod_k3s_min_kernel"]),
-    ("cluster_validation", "cluster_validation_min_containerd_version", "{{ gitpod_k3s_min_containerd }}",
+    ("cluster_validation", "cluster_validation_min_kernel_version", "gitpod_k3s_min_kernel", COMMON["gitpod_k3s_min_kernel"]),
+    ("cluster_validation", "cluster_validation_min_containerd_version", "gitpod_k3s_min_containerd",
      COMMON["gitpod_k3s_min_containerd"]),
-    ("cluster_validation", "cluster_validation_os_images", IMAGES, gc.os_images(SUPPORTED_OS)),
-    ("containerd", "containerd_min_version", "{{ gitpod_k3s_min_containerd }}", COMMON["gitpod_k3s_min_containerd"]),
+    ("cluster_validation", "cluster_validation_os_images", "gitpod_k3s_supported_os", gc.os_images(SUPPORTED_OS)),
+    ("containerd", "containerd_min_version", "gitpod_k3s_min_containerd", COMMON["gitpod_k3s_min_containerd"]),
 ]
 REFERENCE_IDS = [r[1] for r in REFERENCES]
 
@@ -126,14 +120,19 @@ def test_the_common_role_defines_each_constant_once_with_a_spec_and_a_readme_row
         assert row and row.group(1) == COMMON[name], name
 
 
-@pytest.mark.parametrize("role, name, reference, value", REFERENCES, ids=REFERENCE_IDS)
-def test_role_threshold_is_a_reference_to_the_common_role(role, name, reference, value):
-    defaults = read_yaml(f"roles/{role}/defaults/main.yml")
-    assert defaults[name] == reference, f"roles/{role}/defaults/main.yml: {name} must be {reference!r}"
-    assert role_options(role)[name]["default"] == reference, f"roles/{role}/meta/argument_specs.yml: {name}"
-    row = f"| `{name}` | `\"{reference.replace('|', chr(92) + '|')}\"` |"
+def role_default(role, name):
+    return read_yaml(f"roles/{role}/defaults/main.yml")[name]
+
+
+@pytest.mark.parametrize("role, name, common, value", REFERENCES, ids=REFERENCE_IDS)
+def test_role_threshold_is_a_reference_to_the_common_role(role, name, common, value):
+    default = role_default(role, name)
+    assert isinstance(default, str) and re.fullmatch(rf"\{{\{{ {common}\b.*\}}\}}", default), (
+        f"roles/{role}/defaults/main.yml: {name} = {default!r} must be a template of {common} (common role)")
+    assert render(default) == value
+    assert role_options(role)[name]["default"] == default, f"roles/{role}/meta/argument_specs.yml: {name}"
+    row = f"| `{name}` | `\"{default.replace('|', chr(92) + '|')}\"` |"
     assert row in read(f"roles/{role}/README.md"), f"roles/{role}/README.md: no row {row}"
-    assert render(reference) == value
 
 
 def test_python_fallback_is_the_common_defaults():
@@ -152,9 +151,9 @@ def test_module_utils_defaults_come_from_the_fallback():
     assert hr.DEFAULT_OPTIONS["min_containerd_version"] == cr.DEFAULT_OPTIONS["min_containerd_version"] \
         == COMMON["gitpod_k3s_min_containerd"]
     assert cr.DEFAULT_OPTIONS["min_kubernetes_version"] == COMMON["gitpod_k3s_min_kubernetes"]
-    assert hr.DEFAULT_OPTIONS["allowed_distributions"] == render(ALLOWED)
-    assert hr.DEFAULT_OPTIONS["tested_distributions"] == render(TESTED)
-    assert cr.DEFAULT_OPTIONS["os_images"] == render(IMAGES)
+    assert hr.DEFAULT_OPTIONS["allowed_distributions"] == render(role_default("preflight", "preflight_allowed_distributions"))
+    assert hr.DEFAULT_OPTIONS["tested_distributions"] == render(role_default("preflight", "preflight_tested_distributions"))
+    assert cr.DEFAULT_OPTIONS["os_images"] == render(role_default("cluster_validation", "cluster_validation_os_images"))
 
 
 @pytest.mark.parametrize("module, options", [
@@ -172,10 +171,19 @@ def test_modules_take_the_constants_as_required_options(module, options):
 
 # ---------------------------------------------------------------- what cannot read variables
 
+def platforms(supported_os):
+    """Galaxy ``platforms``: ``[{name, versions: [codename, ...]}]`` of the releases the roles run on."""
+    out = {}
+    for release in supported_os:
+        if release["roles"]:
+            out.setdefault(release["name"], []).append(release["codename"])
+    return [{"name": name, "versions": codenames} for name, codenames in out.items()]
+
+
 @pytest.mark.parametrize("role", ROLES)
 def test_role_meta_platforms_are_the_supported_os(role):
     meta = read_yaml(f"roles/{role}/meta/main.yml")
-    assert meta["galaxy_info"]["platforms"] == gc.platforms(SUPPORTED_OS), (
+    assert meta["galaxy_info"]["platforms"] == platforms(SUPPORTED_OS), (
         f"roles/{role}/meta/main.yml platforms disagree with gitpod_k3s_supported_os (roles: true) in roles/common")
 
 
@@ -200,7 +208,8 @@ def test_readme_names_the_supported_hosts():
 
 def test_readme_preflight_row_shows_the_allowed_distributions():
     match = re.search(r"`preflight_allowed_distributions` \(\[([^\]]*)\]\)", read("README.md"))
-    assert match and [s.strip() for s in match.group(1).split(",")] == render(ALLOWED)
+    allowed = render(role_default("preflight", "preflight_allowed_distributions"))
+    assert match and [s.strip() for s in match.group(1).split(",")] == allowed
 
 
 def test_common_readme_table_is_the_supported_os():
