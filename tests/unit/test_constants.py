@@ -135,6 +135,15 @@ def test_role_threshold_is_a_reference_to_the_common_role(role, name, common, va
     assert row in read(f"roles/{role}/README.md"), f"roles/{role}/README.md: no row {row}"
 
 
+@pytest.mark.parametrize("role, name", [(r[0], r[1]) for r in REFERENCES if r[2] == "gitpod_k3s_supported_os"])
+def test_readme_row_shows_the_rendered_os_list(role, name):
+    """The README row ends with what the template gives (`...: [ubuntu]`); that must be the rendered value."""
+    row = next(line for line in read(f"roles/{role}/README.md").splitlines() if line.startswith(f"| `{name}` |"))
+    shown = re.findall(r":\s*`(\[[^`]*\])`\s*\|$", row)
+    assert len(shown) == 1, f"roles/{role}/README.md: {name} row shows no rendered list"
+    assert yaml.safe_load(shown[0]) == render(role_default(role, name)), f"roles/{role}/README.md: {name} shows {shown[0]}"
+
+
 def test_python_fallback_is_the_common_defaults():
     assert gc.MIN_KERNEL == COMMON["gitpod_k3s_min_kernel"]
     assert gc.MIN_KUBERNETES == COMMON["gitpod_k3s_min_kubernetes"]
