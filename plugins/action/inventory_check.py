@@ -57,7 +57,8 @@ def _secret_values(options, values):
             found.append(value)
         if isinstance(spec.get("options"), dict) and isinstance(value, dict):
             found += _secret_values(spec["options"], value)
-    return sorted(set(found), key=len, reverse=True)
+    # Too short a string cannot be hidden in a message without garbling it; it is never quoted whole.
+    return sorted({f for f in found if len(f) >= 4}, key=len, reverse=True)
 
 
 def _named_in(name, message):
@@ -88,7 +89,13 @@ def _apply_spec(validator, spec, checked):
             problems = [f"the value cannot be read as a {spec[name].get('type', 'str')} ({type(exc).__name__})"]
         if problems:
             wanted = spec[name].get("type", "str")
-            shown = REDACTED if spec[name].get("no_log") else repr(value)
+            if spec[name].get("no_log"):
+                shown = REDACTED
+            elif isinstance(spec[name].get("options"), dict) and isinstance(value, dict):
+                # Keys only: a misspelt key may hold a secret its spec would have hidden.
+                shown = "{" + ", ".join(f"{k!r}: ..." for k in value) + "}"
+            else:
+                shown = repr(value)
             refused += [(name, m if _named_in(name, m) else f"{name} = {shown}: {m}; allowed: a {wanted} as the argument spec describes")
                         for m in problems]
         elif name in outcome.validated_parameters:

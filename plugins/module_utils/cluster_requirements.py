@@ -18,17 +18,14 @@ import re
 from copy import deepcopy
 
 from ansible_collections.selfhosted.gitpod_k3s.plugins.module_utils import checks as ck
+from ansible_collections.selfhosted.gitpod_k3s.plugins.module_utils import gitpod_constants
 from ansible_collections.selfhosted.gitpod_k3s.plugins.module_utils.versions import (
     VersionError, format_version, parse_kernel, parse_version)
 
-DEFAULT_LABELS = {
-    "meta": "gitpod.io/workload_meta",
-    "ide": "gitpod.io/workload_ide",
-    "workspace_services": "gitpod.io/workload_workspace_services",
-    "workspace_regular": "gitpod.io/workload_workspace_regular",
-    "workspace_headless": "gitpod.io/workload_workspace_headless",
-}
-DEFAULT_REQUIRED_LABELS = list(DEFAULT_LABELS)
+# Gitpod's constants and labels: the module requires them (the cluster_validation role passes the
+# common role's values); direct calls (unit tests) fall back to gitpod_constants.
+DEFAULT_LABELS = dict(gitpod_constants.LABELS)
+DEFAULT_REQUIRED_LABELS = list(gitpod_constants.REQUIRED_LABELS)
 
 # Resource profiles: which label keys put a node in which profile. Every node is in "any".
 PROFILE_LABEL_KEYS = {
@@ -48,7 +45,7 @@ DEFAULT_THRESHOLDS = {
     "workspace": {"fail_vcpus": 2, "warn_vcpus": 4, "fail_memory": "16G", "warn_memory": "0"},
 }
 
-DEFAULT_OS_IMAGES = ["Ubuntu 18.04", "Ubuntu 20.04", "Ubuntu 22.04", "Ubuntu 24.04"]
+DEFAULT_OS_IMAGES = gitpod_constants.os_images()
 DEFAULT_CERT_MANAGER_CRDS = ["certificates.cert-manager.io", "issuers.cert-manager.io",
                              "clusterissuers.cert-manager.io"]
 DEFAULT_SECRET_KEYS = {
@@ -59,9 +56,9 @@ DEFAULT_SECRET_KEYS = {
 }
 
 DEFAULT_OPTIONS = {
-    "min_kubernetes_version": "1.21.0",
-    "min_kernel_version": "5.4.0",
-    "min_containerd_version": "1.5.0",
+    "min_kubernetes_version": gitpod_constants.MIN_KUBERNETES,
+    "min_kernel_version": gitpod_constants.MIN_KERNEL,
+    "min_containerd_version": gitpod_constants.MIN_CONTAINERD,
     "os_images": DEFAULT_OS_IMAGES,
     "os_image_status": ck.FAIL,
     "labels": DEFAULT_LABELS,

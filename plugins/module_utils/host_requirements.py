@@ -17,6 +17,7 @@ import os
 import re
 
 from ansible_collections.selfhosted.gitpod_k3s.plugins.module_utils import checks as C
+from ansible_collections.selfhosted.gitpod_k3s.plugins.module_utils import gitpod_constants
 from ansible_collections.selfhosted.gitpod_k3s.plugins.module_utils import versions
 from ansible_collections.selfhosted.gitpod_k3s.plugins.module_utils.kernel_modules import names_from_module_list
 
@@ -48,21 +49,23 @@ DEFAULT_PROFILES = {
 }
 PROFILE_KEYS = ("min_vcpus", "warn_vcpus", "min_memory_gib", "warn_memory_gib")
 
+# Defaults for direct calls (unit tests). The module requires Gitpod's constants (versions, OS
+# lists), which the preflight role passes from the common role; their fallback is gitpod_constants.
 DEFAULT_OPTIONS = {
     "only": [],
     "warn_only": [],
     "data_dir": "/var/lib",
     "workloads": list(WORKLOADS),
     "k3s_server": True,
-    "allowed_distributions": ["ubuntu"],
-    "tested_distributions": ["ubuntu:18.04", "ubuntu:20.04", "ubuntu:22.04"],
-    "min_kernel": "5.4.0",
+    "allowed_distributions": gitpod_constants.allowed_distributions(),
+    "tested_distributions": gitpod_constants.tested_distributions(),
+    "min_kernel": gitpod_constants.MIN_KERNEL,
     "min_vcpus": 4,
     "min_memory_gib": 16,
     "profiles": DEFAULT_PROFILES,
     "min_disk_gib": 20,
     "recommended_disk_gib": 100,
-    "min_containerd_version": "1.5.0",
+    "min_containerd_version": gitpod_constants.MIN_CONTAINERD,
     "require_containerd": False,
     "ports": None,
     "port_owners_expected": [

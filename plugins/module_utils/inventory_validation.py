@@ -23,7 +23,7 @@ import json
 import os
 import re
 
-from ansible_collections.selfhosted.gitpod_k3s.plugins.module_utils import versions
+from ansible_collections.selfhosted.gitpod_k3s.plugins.module_utils import gitpod_constants, versions
 
 MISSING = object()
 
@@ -197,7 +197,7 @@ def check_dns_name(name, value, kind="subdomain"):
     return [f"{name} = {show(value)} is not a valid Kubernetes name; allowed: {what}"]
 
 
-def check_k3s_version(version, minimum="1.21.0", name="k3s_version"):
+def check_k3s_version(version, minimum=gitpod_constants.MIN_KUBERNETES, name="k3s_version"):
     """A k3s release tag of Kubernetes ``minimum`` or newer (gitpod_k3s_min_kubernetes)."""
     match = K3S_VERSION_RE.match(str(version or ""))
     if not match:
@@ -215,14 +215,14 @@ def check_k3s_version(version, minimum="1.21.0", name="k3s_version"):
 
 
 def check_version_setting(name, value):
-    """A version threshold such as 5.4.0: numbers joined by dots."""
+    """A version threshold: MAJOR.MINOR[.PATCH], as the version parser of the modules reads it."""
     try:
         if isinstance(value, str):
             versions.parse_version(value, name)
             return []
     except versions.VersionError:
         pass
-    return [f"{name} = {show(value)} is not a version; allowed: MAJOR.MINOR[.PATCH] as a string, e.g. '5.4.0'"]
+    return [f"{name} = {show(value)} is not a version; allowed: MAJOR.MINOR[.PATCH] as a string, e.g. '6.1.0'"]
 
 
 def check_thresholds(thresholds, profiles=None, profiles_name="preflight_profiles"):
@@ -511,7 +511,7 @@ def _containerd(host, v):
 def _k3s(host, v):
     errors = []
     if _has(v, "k3s_version"):
-        errors += check_k3s_version(v["k3s_version"], v.get("gitpod_k3s_min_kubernetes", "1.21.0"))
+        errors += check_k3s_version(v["k3s_version"], v.get("gitpod_k3s_min_kubernetes", gitpod_constants.MIN_KUBERNETES))
     if _has(v, "k3s_cluster_cidr", "k3s_service_cidr"):
         errors += check_cidrs(v["k3s_cluster_cidr"], v["k3s_service_cidr"])
     node_ip = v.get("k3s_node_ip", MISSING)
@@ -692,7 +692,7 @@ def _components(host, v):
     for name in ("components_mysql_min_version", "components_mariadb_min_version"):
         if _has(v, name):
             errors += check_version_setting(name, v[name])
-    if mysql == "external":
+    if mysql == "external" and _has(v, "components_mysql_external"):
         ext = v.get("components_mysql_external") or {}
         empty = [k for k in ("host", "username", "password") if not ext.get(k)]
         if empty:
@@ -700,7 +700,7 @@ def _components(host, v):
                           f"{', '.join(empty)}")
         if ext.get("port") is not None and not _number(ext.get("port"), 1, 65535, integer=True):
             errors.append(f"components_mysql_external.port = {show(ext.get('port'))} is not a port; allowed: 1-65535")
-    if storage == "external":
+    if storage == "external" and _has(v, "components_storage_external"):
         ext = v.get("components_storage_external") or {}
         if not HOST_PORT_RE.match(str(ext.get("endpoint") or "")):
             errors.append(f"components_storage_external.endpoint = {show(ext.get('endpoint', ''))} is not an S3 endpoint; allowed: "
@@ -711,7 +711,7 @@ def _components(host, v):
                           f"secret_access_key; empty: {', '.join(empty)}")
         for key in ("access_key_id", "secret_access_key"):
             errors += check_token(f"components_storage_external.{key}", ext.get(key))
-    if registry == "external":
+    if registry == "external" and _has(v, "components_registry_external"):
         ext = v.get("components_registry_external") or {}
         if not HOST_PORT_RE.match(str(ext.get("url") or "")):
             errors.append(f"components_registry_external.url = {show(ext.get('url', ''))} is not a registry address; allowed: "
@@ -776,7 +776,7 @@ def check_fleet(roles, hosts, groups):
     errors = []
     labels, label_groups = first.get("gitpod_k3s_labels"), first.get("gitpod_k3s_label_groups")
     required = first.get("gitpod_k3s_required_labels") or []
-    known = first.get("gitpod_k3s_known_labels") or ()
+    known = first.get("gitpod_k3s_known_labels") or gitpod_constants.KNOWN_LABELS
     errors += check_labels(label_groups, labels, list(groups), required, known)
     server_group = first.get("gitpod_k3s_server_group") or "k3s_servers"
     agent_group = first.get("gitpod_k3s_agent_group") or "k3s_agents"

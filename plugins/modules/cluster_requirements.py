@@ -20,45 +20,63 @@ description:
     provider; and, when O(secrets) names them, the Secrets Gitpod's installer reads."
   - Per-node checks are returned under RV(node_checks) and folded into one check each in RV(checks)
     (status of the worst node), so RV(checks) decides RV(passed).
+  - Gitpod's constants and labels have no default here, so that they are written once, in the
+    C(selfhosted.gitpod_k3s.common) role. They are O(min_kubernetes_version), O(min_kernel_version),
+    O(min_containerd_version) (C(gitpod_k3s_min_kubernetes), C(gitpod_k3s_min_kernel), C(gitpod_k3s_min_containerd)),
+    O(os_images) (from C(gitpod_k3s_supported_os)), O(labels) and O(required_labels) (C(gitpod_k3s_labels),
+    C(gitpod_k3s_required_labels)); the cluster_validation role passes them through its C(cluster_validation_*)
+    variables.
   - Changes nothing. Needs read access to nodes, CRDs, Deployments, DaemonSets, pods (Calico's and Gitpod's namespace),
     StorageClasses, Namespaces, Services and the named Secrets (only their key names are kept; values never leave the module).
 options:
   min_kubernetes_version:
-    description: Lowest Kubernetes version for the API server and every kubelet.
+    description:
+      - Lowest Kubernetes version for the API server and every kubelet.
+      - The cluster_validation role passes C(cluster_validation_min_kubernetes_version), by default
+        C(gitpod_k3s_min_kubernetes) (common role).
     type: str
-    default: "1.21.0"
+    required: true
   min_kernel_version:
-    description: Lowest kernel release (C(nodeInfo.kernelVersion), numeric part) on every node.
+    description:
+      - Lowest kernel release (C(nodeInfo.kernelVersion), numeric part) on every node.
+      - The cluster_validation role passes C(cluster_validation_min_kernel_version), by default C(gitpod_k3s_min_kernel)
+        (common role).
     type: str
-    default: "5.4.0"
+    required: true
   min_containerd_version:
-    description: Lowest containerd version in C(nodeInfo.containerRuntimeVersion).
+    description:
+      - Lowest containerd version in C(nodeInfo.containerRuntimeVersion).
+      - The cluster_validation role passes C(cluster_validation_min_containerd_version), by default
+        C(gitpod_k3s_min_containerd) (common role).
     type: str
-    default: "1.5.0"
+    required: true
   os_images:
-    description: Accepted C(nodeInfo.osImage) prefixes; an empty list accepts any.
+    description:
+      - Accepted C(nodeInfo.osImage) prefixes; an empty list accepts any.
+      - The cluster_validation role passes C(cluster_validation_os_images), by default C(<name> <version>) of the
+        releases of C(gitpod_k3s_supported_os) (common role) that Gitpod runs on.
     type: list
     elements: str
-    default: ["Ubuntu 18.04", "Ubuntu 20.04", "Ubuntu 22.04", "Ubuntu 24.04"]
+    required: true
   os_image_status:
     description: Status of a node whose OS image is not in O(os_images).
     type: str
     choices: [fail, warn]
     default: fail
   labels:
-    description: Label key to label name (C(gitpod_k3s_labels)); the keys C(meta), C(ide), C(workspace_*) choose the threshold profiles.
+    description:
+      - Label key to label name; the keys C(meta), C(ide), C(workspace_*) choose the threshold profiles.
+      - The cluster_validation role passes C(cluster_validation_labels), by default C(gitpod_k3s_labels) (common role).
     type: dict
-    default:
-      meta: gitpod.io/workload_meta
-      ide: gitpod.io/workload_ide
-      workspace_services: gitpod.io/workload_workspace_services
-      workspace_regular: gitpod.io/workload_workspace_regular
-      workspace_headless: gitpod.io/workload_workspace_headless
+    required: true
   required_labels:
-    description: Keys of O(labels) that at least one node must carry with value C(true).
+    description:
+      - Keys of O(labels) that at least one node must carry with value C(true).
+      - The cluster_validation role passes C(cluster_validation_required_labels), by default C(gitpod_k3s_required_labels)
+        (common role).
     type: list
     elements: str
-    default: [meta, ide, workspace_services, workspace_regular, workspace_headless]
+    required: true
   thresholds:
     description:
       - vCPU and memory thresholds per profile, checked against node capacity. Profiles are C(any) (every node),
@@ -156,20 +174,39 @@ author:
 """
 
 EXAMPLES = r"""
+# Gitpod's constants and labels come from the common role (the cluster_validation role passes them the same way).
 - name: Validate the cluster for Gitpod
   selfhosted.gitpod_k3s.cluster_requirements:
+    min_kubernetes_version: "{{ gitpod_k3s_min_kubernetes }}"
+    min_kernel_version: "{{ gitpod_k3s_min_kernel }}"
+    min_containerd_version: "{{ gitpod_k3s_min_containerd }}"
+    os_images: [Ubuntu 22.04, Ubuntu 24.04]
+    labels: "{{ gitpod_k3s_labels }}"
+    required_labels: "{{ gitpod_k3s_required_labels }}"
     namespace: gitpod
   run_once: true
   become: true
 
 - name: Before an upgrade, running Gitpod workspaces fail the task (as any other failing check does)
   selfhosted.gitpod_k3s.cluster_requirements:
+    min_kubernetes_version: "{{ gitpod_k3s_min_kubernetes }}"
+    min_kernel_version: "{{ gitpod_k3s_min_kernel }}"
+    min_containerd_version: "{{ gitpod_k3s_min_containerd }}"
+    os_images: []
+    labels: "{{ gitpod_k3s_labels }}"
+    required_labels: "{{ gitpod_k3s_required_labels }}"
     workspace_pods: fail
   run_once: true
   become: true
 
 - name: Collect the checks without failing, with relaxed vCPU thresholds and the Secrets checked
   selfhosted.gitpod_k3s.cluster_requirements:
+    min_kubernetes_version: "{{ gitpod_k3s_min_kubernetes }}"
+    min_kernel_version: "{{ gitpod_k3s_min_kernel }}"
+    min_containerd_version: "{{ gitpod_k3s_min_containerd }}"
+    os_images: []
+    labels: "{{ gitpod_k3s_labels }}"
+    required_labels: "{{ gitpod_k3s_required_labels }}"
     kubectl: kubectl
     kubeconfig: "{{ gitpod_k3s_artifacts_dir }}/kubeconfig"
     thresholds:
@@ -230,13 +267,14 @@ from ansible_collections.selfhosted.gitpod_k3s.plugins.module_utils.kubectl impo
 
 def main():
     argument_spec = dict(
-        min_kubernetes_version=dict(type="str", default="1.21.0"),
-        min_kernel_version=dict(type="str", default="5.4.0"),
-        min_containerd_version=dict(type="str", default="1.5.0"),
-        os_images=dict(type="list", elements="str", default=list(cr.DEFAULT_OS_IMAGES)),
+        # Gitpod's constants and labels: required, from the common role (through cluster_validation).
+        min_kubernetes_version=dict(type="str", required=True),
+        min_kernel_version=dict(type="str", required=True),
+        min_containerd_version=dict(type="str", required=True),
+        os_images=dict(type="list", elements="str", required=True),
         os_image_status=dict(type="str", choices=["fail", "warn"], default="fail"),
-        labels=dict(type="dict", default=dict(cr.DEFAULT_LABELS)),
-        required_labels=dict(type="list", elements="str", default=list(cr.DEFAULT_REQUIRED_LABELS)),
+        labels=dict(type="dict", required=True),
+        required_labels=dict(type="list", elements="str", required=True),
         thresholds=dict(type="dict", default={}),
         calico_namespace=dict(type="str", default="calico-system"),
         calico_daemonset=dict(type="str", default="calico-node"),

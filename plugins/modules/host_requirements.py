@@ -27,6 +27,10 @@ description:
     Calico itself (O(port_owners_expected)) is a C(warn), so the check stays useful on a node
     that already runs the cluster; any other owner is a C(fail).
   - Hints name the variables of the C(selfhosted.gitpod_k3s.preflight) role, which passes them here.
+  - Gitpod's constants have no default here, so that they are written once, in the C(selfhosted.gitpod_k3s.common)
+    role. They are O(allowed_distributions) and O(tested_distributions) (from C(gitpod_k3s_supported_os)), O(min_kernel)
+    (C(gitpod_k3s_min_kernel)) and O(min_containerd_version) (C(gitpod_k3s_min_containerd)); the preflight role
+    passes them through its variables of the same purpose.
 author:
   - selfhosted.gitpod_k3s maintainers (@selfhosted)
 options:
@@ -66,18 +70,25 @@ options:
     description:
       - os-release C(ID)s, optionally with a C(VERSION_ID), that pass the C(os) check, e.g. V(ubuntu) or V(ubuntu:22.04).
       - Empty allows any distribution.
+      - The preflight role passes C(preflight_allowed_distributions), by default the IDs of the releases of
+        C(gitpod_k3s_supported_os) (common role) that Gitpod runs on.
     type: list
     elements: str
-    default: [ubuntu]
+    required: true
   tested_distributions:
-    description: Releases Gitpod was tested on; an allowed release not listed here is a C(warn).
+    description:
+      - Releases Gitpod was tested on; an allowed release not listed here is a C(warn).
+      - The preflight role passes C(preflight_tested_distributions), by default the C(gitpod_tested) releases of
+        C(gitpod_k3s_supported_os) (common role).
     type: list
     elements: str
-    default: ["ubuntu:18.04", "ubuntu:20.04", "ubuntu:22.04"]
+    required: true
   min_kernel:
-    description: Lowest kernel release; compared on its numeric part (V(5.15.0-91-generic) is 5.15.0).
+    description:
+      - Lowest kernel release; compared on its numeric part (V(5.15.0-91-generic) is 5.15.0).
+      - The preflight role passes C(preflight_min_kernel), by default C(gitpod_k3s_min_kernel) (common role).
     type: str
-    default: "5.4.0"
+    required: true
   min_vcpus:
     description: Usable vCPUs every host needs (affinity mask, capped by a cgroup CPU quota).
     type: float
@@ -103,9 +114,11 @@ options:
     type: float
     default: 100
   min_containerd_version:
-    description: Lowest containerd version, when containerd is installed.
+    description:
+      - Lowest containerd version, when containerd is installed.
+      - The preflight role passes C(preflight_min_containerd_version), by default C(gitpod_k3s_min_containerd) (common role).
     type: str
-    default: "1.5.0"
+    required: true
   require_containerd:
     description: Fail the C(containerd) check when no containerd binary is found.
     type: bool
@@ -145,21 +158,33 @@ notes:
 """
 
 EXAMPLES = r"""
+# Gitpod's constants come from the common role (the preflight role passes them the same way).
 - name: Check the host against Gitpod's requirements
   selfhosted.gitpod_k3s.host_requirements:
     workloads: [workspace]
     k3s_server: false
+    allowed_distributions: "{{ gitpod_k3s_supported_os | selectattr('gitpod') | map(attribute='id') | unique | list }}"
+    tested_distributions: []
+    min_kernel: "{{ gitpod_k3s_min_kernel }}"
+    min_containerd_version: "{{ gitpod_k3s_min_containerd }}"
     fail_on_error: false
   register: requirements
 
-- name: Check only the installed containerd, and require it
+- name: Check only the installed containerd, and require a newer one than Gitpod does
   selfhosted.gitpod_k3s.host_requirements:
     only: [containerd]
     require_containerd: true
+    allowed_distributions: []
+    tested_distributions: []
+    min_kernel: "{{ gitpod_k3s_min_kernel }}"
     min_containerd_version: "1.6.0"
 
 - name: A trial run on a small machine
   selfhosted.gitpod_k3s.host_requirements:
+    allowed_distributions: [ubuntu]
+    tested_distributions: []
+    min_kernel: "{{ gitpod_k3s_min_kernel }}"
+    min_containerd_version: "{{ gitpod_k3s_min_containerd }}"
     min_vcpus: 2
     min_memory_gib: 4
     profiles:
@@ -233,16 +258,16 @@ def main():
             "data_dir": {"type": "path", "default": "/var/lib"},
             "workloads": {"type": "list", "elements": "str", "choices": list(hr.WORKLOADS)},
             "k3s_server": {"type": "bool", "default": True},
-            "allowed_distributions": {"type": "list", "elements": "str", "default": ["ubuntu"]},
-            "tested_distributions": {"type": "list", "elements": "str",
-                                     "default": ["ubuntu:18.04", "ubuntu:20.04", "ubuntu:22.04"]},
-            "min_kernel": {"type": "str", "default": "5.4.0"},
+            # Gitpod's constants: required, from the common role (through the preflight role).
+            "allowed_distributions": {"type": "list", "elements": "str", "required": True},
+            "tested_distributions": {"type": "list", "elements": "str", "required": True},
+            "min_kernel": {"type": "str", "required": True},
             "min_vcpus": {"type": "float", "default": 4},
             "min_memory_gib": {"type": "float", "default": 16},
             "profiles": {"type": "dict", "default": {}},
             "min_disk_gib": {"type": "float", "default": 20},
             "recommended_disk_gib": {"type": "float", "default": 100},
-            "min_containerd_version": {"type": "str", "default": "1.5.0"},
+            "min_containerd_version": {"type": "str", "required": True},
             "require_containerd": {"type": "bool", "default": False},
             "ports": {"type": "list", "elements": "str"},
             "port_owners_expected": {"type": "list", "elements": "str",

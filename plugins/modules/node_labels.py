@@ -36,6 +36,8 @@ options:
     description:
       - Every label name the collection manages (the values of C(gitpod_k3s_labels)).
       - Only these are ever added, changed or removed.
+      - The node_labels role passes the values of C(node_labels_labels) (by default C(gitpod_k3s_labels), common role)
+        and C(node_labels_retired_labels). The label names Gitpod knows are C(gitpod_k3s_known_labels) (common role).
     type: list
     elements: str
     required: true
@@ -85,12 +87,12 @@ EXAMPLES = r"""
     managed_labels: "{{ gitpod_k3s_labels.values() | list }}"
     nodes:
       - name: server-1
-        labels: [gitpod.io/workload_meta, gitpod.io/workload_ide]
+        labels: ["{{ gitpod_k3s_labels.meta }}", "{{ gitpod_k3s_labels.ide }}"]
       - name: agent-1
         labels:
-          - gitpod.io/workload_workspace_services
-          - gitpod.io/workload_workspace_regular
-          - gitpod.io/workload_workspace_headless
+          - "{{ gitpod_k3s_labels.workspace_services }}"
+          - "{{ gitpod_k3s_labels.workspace_regular }}"
+          - "{{ gitpod_k3s_labels.workspace_headless }}"
       - name: agent-2   # left gitpod_workspace: its managed labels are removed
         labels: []
   run_once: true
@@ -100,8 +102,8 @@ EXAMPLES = r"""
   selfhosted.gitpod_k3s.node_labels:
     kubectl: kubectl
     kubeconfig: "{{ gitpod_k3s_artifacts_dir }}/kubeconfig"
-    managed_labels: [gitpod.io/workload_meta]
-    nodes: [{name: server-1, labels: [gitpod.io/workload_meta]}]
+    managed_labels: ["{{ gitpod_k3s_labels.meta }}"]
+    nodes: [{name: server-1, labels: ["{{ gitpod_k3s_labels.meta }}"]}]
   delegate_to: localhost
   run_once: true
 """

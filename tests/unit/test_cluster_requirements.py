@@ -10,6 +10,7 @@ import os
 
 import pytest
 
+from common_defaults import CLUSTER_REQUIREMENTS_ARGS
 from kubectl_double import KubectlDouble, run_module
 
 from ansible_collections.selfhosted.gitpod_k3s.plugins.module_utils import cluster_requirements as cr
@@ -58,7 +59,10 @@ def node(double, name):
 
 
 def run(double, **args):
+    """main() with ``args``; Gitpod's constants and labels are added as the cluster_validation role passes them."""
     args.setdefault("fail_on_error", False)
+    for key, value in CLUSTER_REQUIREMENTS_ARGS.items():
+        args.setdefault(key, copy.deepcopy(value))
     code, result = run_module(module.main, args, double)
     return code, result
 
@@ -334,6 +338,14 @@ def test_bad_thresholds_are_rejected_before_kubectl_runs(thresholds, message):
     double = cluster()
     code, result = run(double, thresholds=thresholds)
     assert code == 1 and message in result["msg"] and double.calls == []
+
+
+def test_gitpods_constants_and_labels_are_required_options():
+    """No default copy in the module: the cluster_validation role passes the common role's values."""
+    code, result = run_module(module.main, {"fail_on_error": False}, cluster())
+    assert code == 1
+    assert result["msg"] == ("missing required arguments: labels, min_containerd_version, min_kernel_version, "
+                             "min_kubernetes_version, os_images, required_labels")
 
 
 def test_bad_minimum_version_is_rejected():

@@ -10,14 +10,18 @@ from unittest import mock
 
 from ansible.module_utils.testing import patch_module_args
 
+from common_defaults import HOST_REQUIREMENTS_ARGS
 from host_probe_double import DEBIAN_12, HostDouble
 
 from ansible_collections.selfhosted.gitpod_k3s.plugins.modules import host_requirements as module
 
 
-def run_module(args, host):
+def run_module(args, host, constants=True):
+    """main() with ``args``; Gitpod's constants are added as the preflight role passes them, unless not ``constants``."""
     out = io.StringIO()
     code = None
+    if constants:
+        args = dict(HOST_REQUIREMENTS_ARGS, **args)
     with patch_module_args(args), \
             mock.patch.object(module, "ModuleProbe", lambda _module: host), \
             contextlib.redirect_stdout(out):
@@ -79,3 +83,11 @@ def test_empty_workloads_means_no_gitpod_workload():
     host.dirs.discard("/usr/src")
     code, result = run_module({"workloads": [], "only": ["usr_src"]}, host)
     assert code == 0 and result["checks"][0]["actual"] == "not a workspace node"
+
+
+def test_gitpods_constants_are_required_options():
+    """No default copy in the module: the preflight role passes the common role's values."""
+    code, result = run_module({}, HostDouble.ubuntu(), constants=False)
+    assert code == 1
+    assert result["msg"] == ("missing required arguments: allowed_distributions, min_containerd_version, "
+                             "min_kernel, tested_distributions")

@@ -57,7 +57,7 @@ BAD_SETTINGS = [
     ("label-missing-nodes", {"node_labels_missing_nodes": "skip"}, ["node_labels_missing_nodes must be one of: fail, warn"]),
     ("validation-secret-kind", {"cluster_validation_secrets": ["database", "tsl"]}, ["cluster_validation_secrets must be one or more of"]),
     # thresholds of the wrong type
-    ("kernel-five", {"preflight_min_kernel": "five"}, ["preflight_min_kernel = 'five' is not a version", "5.4.0"]),
+    ("kernel-five", {"preflight_min_kernel": "five"}, ["preflight_min_kernel = 'five' is not a version", "MAJOR.MINOR[.PATCH]"]),
     ("vcpus-lots", {"preflight_min_vcpus": "lots"}, ["preflight_min_vcpus", "unable to convert to float"]),
     ("memory-negative", {"preflight_min_memory_gib": -4}, ["preflight_min_memory_gib = -4 is not a usable threshold", "a number >= 0"]),
     ("profile-threshold", {"preflight_profiles": {"meta": {"min_vcpus": "two"}}},
@@ -94,8 +94,8 @@ BAD_SETTINGS = [
     ("external-mysql-port", {"components_mysql": "external", "components_mysql_external": {
         "host": "db.example.com", "username": "gitpod", "password": "pw", "port": 70000}}, ["components_mysql_external.port = 70000"]),
     ("external-s3-typo", {"components_storage": "external", "components_storage_external": {
-        "endpoint": "s3.example.com", "bucket": "b", "access_key_id": "a", "secret_acces_key": "s"}},
-     ["components_storage_external", "secret_acces_key"]),
+        "endpoint": "s3.example.com", "bucket": "b", "access_key_id": "AKIAEXAMPLEKEY", "secret_acces_key": "s3cr3tvalue"}},
+     ["components_storage_external", "secret_acces_key", "Supported parameters include"]),
     # combinations upstream refuses or that cannot work
     ("ipip-without-bgp", {"calico_encapsulation": "IPIP"}, ["calico_encapsulation = 'IPIP' needs calico_bgp = 'Enabled'"]),
     ("pool-not-cluster", {"calico_ipv4_pool_cidr": "10.50.0.0/16"}, ["calico_ipv4_pool_cidr = '10.50.0.0/16' is not k3s_cluster_cidr"]),
