@@ -212,12 +212,16 @@ class ActionModule(ActionBase):
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         task_vars = task_vars or {}
-        args = self._task.args
+        _unused, args = self.validate_argument_spec(argument_spec={
+            "roles": {"type": "list", "elements": "str", "default": []},
+            "scope": {"type": "str", "choices": ["all", "facts"], "default": "all"},
+            "hosts": {"type": "list", "elements": "str", "default": []},
+        })
         hostvars = task_vars.get("hostvars")
         hosts = list(args.get("hosts") or task_vars.get("ansible_play_hosts_all") or [])
         groups = {k: list(v) for k, v in (task_vars.get("groups") or {}).items()}
         roles = list(args.get("roles") or [])
-        errors, _unused = check_settings(roles, hosts, hostvars.raw_get, groups, self._loader, self._templar, args.get("scope", "all"))
+        errors, _unused = check_settings(roles, hosts, hostvars.raw_get, groups, self._loader, self._templar, args["scope"])
         result["changed"] = False
         result["errors"] = errors
         if errors:

@@ -23,7 +23,7 @@ import json
 import os
 import re
 
-from ansible_collections.selfhosted.gitpod_k3s.plugins.module_utils import gitpod_constants, versions
+from ansible_collections.selfhosted.gitpod_k3s.plugins.module_utils import gitpod_constants, host_requirements, versions
 
 MISSING = object()
 
@@ -56,10 +56,9 @@ K3S_RESERVED_KEYS = ("token", "token-file", "agent-token", "agent-token-file", "
 CLUSTER_ROLES = ("preflight", "k3s", "calico", "node_labels")
 # ufw accepts at most 15 ports per rule (a range counts 2).
 UFW_PORTS_PER_RULE = 15
-PREFLIGHT_WORKLOADS = ("meta", "ide", "workspace")
-PREFLIGHT_PROFILE_KEYS = ("min_vcpus", "warn_vcpus", "min_memory_gib", "warn_memory_gib")
-PREFLIGHT_CHECK_IDS = ("os", "kernel", "vcpus", "memory", "disk", "swap", "cgroup", "systemd", "kernel_features", "containerd",
-                       "ports", "usr_src", "kernel_headers")
+# The preflight's workloads and profile thresholds: the host_requirements module's own.
+PREFLIGHT_WORKLOADS = host_requirements.WORKLOADS
+PREFLIGHT_PROFILE_KEYS = host_requirements.PROFILE_KEYS
 ACME_CREDENTIALS = {
     "cloudflare": ("cert_manager_cloudflare_api_token",),
     "route53": ("cert_manager_route53_access_key_id", "cert_manager_route53_secret_access_key", "cert_manager_route53_region"),
@@ -755,6 +754,8 @@ ALSO_READS = {
     "common": ("k3s_node_name", "ansible_host", "ansible_port", "ansible_connection", "ansible_architecture"),
     "k3s": ("__k3s_arch_map", "__k3s_binary_assets"),
     "calico": ("k3s_cluster_cidr",),
+    # A setting that is gone: set in an inventory, it is refused with the reason.
+    "components": ("components_mysql_database",),
 }
 # Rules that read gathered facts: a role re-runs them (scope facts) once the facts are there.
 FACT_SETTINGS = ("gitpod_k3s_node_name", "k3s_node_ip", "ansible_architecture", "k3s_airgap_dir")

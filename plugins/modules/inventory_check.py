@@ -6,30 +6,38 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: inventory_check
-short_description: Reject a bad inventory before any host is touched
+short_description: Check every setting of the collection's roles before any host is touched
 version_added: "0.1.0"
 description:
-  - Runs on the controller only; it never connects to a host.
-  - Checks what no single role's validate tasks can, across variables and hosts, and fails with one
-    message that names, for every problem, the variable, the value given and what is allowed.
+  - Runs on the controller only; it never connects to a host and gathers no facts.
+  - For every host of the play it works out each variable of the argument spec (entry point C(main)) of
+    every role in O(roles), as that role would see it (the role's C(defaults/main.yml) under the
+    inventory and extra vars, templated), and validates it with Ansible's argument spec validator
+    (types, choices, list elements, sub-options).
+  - It then applies the role's rules and the rules across hosts, all in
+    C(plugins/module_utils/inventory_validation.py), and fails with one message listing every
+    problem, each naming the variable or host, the value given and what is allowed. Secret values are
+    never quoted.
+  - A value that depends on gathered facts is checked when the facts are there (O(scope=facts)).
 options:
-  k3s_cluster_cidr: {description: Pod network., type: str}
-  k3s_service_cidr: {description: Service network., type: str}
-  node_addresses: {description: "Host to node address, to keep nodes out of the CIDRs.", type: dict, default: {}}
-  labels: {description: gitpod_k3s_labels. The label checks run when labels or label_groups is given., type: dict}
-  label_groups: {description: gitpod_k3s_label_groups., type: dict}
-  required_labels: {description: gitpod_k3s_required_labels., type: list, elements: str, default: []}
-  inventory_groups: {description: Names of the inventory's groups., type: list, elements: str, default: []}
-  domain: {description: gitpod_k3s_domain., type: str, default: ""}
-  k3s_version: {description: k3s release tag; must be Kubernetes 1.21 or newer. Not checked when omitted., type: str}
-  thresholds: {description: Variable name to value of every numeric threshold., type: dict, default: {}}
-  threshold_profiles: {description: "preflight_profiles: workload to threshold name to value; each value a number >= 0.", type: dict, default: {}}
-  airgap_dir: {description: k3s_airgap_dir on the controller., type: str, default: ""}
-  airgap_files: {description: "Entries the air-gap directory must hold, each a glob or a list of alternative globs.", type: list, elements: raw, default: []}
-  calico_encapsulation:
-    description: "Calico IP pool encapsulation; IPIP, IPIPCrossSubnet and None need calico_bgp Enabled. Not checked when omitted."
+  roles:
+    description:
+      - Roles of the collection whose settings to check; C(common) is always checked.
+    type: list
+    elements: str
+    default: []
+  scope:
+    description:
+      - C(all) checks every setting; C(facts) re-checks only what gathered facts decide (node name, node
+        address, architecture, air-gap file names).
     type: str
-  calico_bgp: {description: Calico BGP (Enabled or Disabled)., type: str}
+    choices: [all, facts]
+    default: all
+  hosts:
+    description: Hosts to check; the play's hosts (C(ansible_play_hosts_all)) when empty.
+    type: list
+    elements: str
+    default: []
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
 attributes:
@@ -42,12 +50,13 @@ author: selfhosted.gitpod_k3s maintainers (@selfhosted)
 EXAMPLES = r"""
 - name: Reject a bad inventory before any host is touched
   selfhosted.gitpod_k3s.inventory_check:
-    k3s_cluster_cidr: "{{ k3s_cluster_cidr }}"
-    k3s_service_cidr: "{{ k3s_service_cidr }}"
-    labels: "{{ gitpod_k3s_labels }}"
-    label_groups: "{{ gitpod_k3s_label_groups }}"
-    inventory_groups: "{{ groups.keys() | list }}"
-    domain: "{{ gitpod_k3s_domain }}"
+    roles: [preflight, host_prep, containerd, k3s, calico]
+  run_once: true
+
+- name: Check what the gathered facts tell
+  selfhosted.gitpod_k3s.inventory_check:
+    roles: [k3s]
+    scope: facts
   run_once: true
 """
 

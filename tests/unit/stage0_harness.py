@@ -36,7 +36,11 @@ def check(inventory: dict, extra_vars: dict | None = None, roles=None, hosts=Non
         loader.set_basedir(os.path.join(REPO, "playbooks"))
         manager = InventoryManager(loader=loader, sources=[path])
         variables = VariableManager(loader=loader, inventory=manager)
-        variables._extra_vars = dict(extra_vars or {})  # what -e sets  # pylint: disable=protected-access
+        # What `-e @file.json` sets: loaded as ansible-playbook loads it (trusted as templates).
+        extra_path = os.path.join(tmp, "extra.json")
+        with open(extra_path, "w", encoding="utf-8") as handle:
+            json.dump(extra_vars or {}, handle)
+        variables._extra_vars = loader.load_from_file(extra_path, trusted_as_template=True)  # pylint: disable=protected-access
         hostvars = HostVars(inventory=manager, variable_manager=variables, loader=loader)
         templar = Templar(loader=loader, variables={})
         groups = {name: [h.name for h in group.get_hosts()] for name, group in manager.groups.items()}

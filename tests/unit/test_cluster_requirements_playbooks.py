@@ -19,15 +19,17 @@ DOUBLE = os.path.join(REPO, "tests", "unit", "kubectl_double.py")
 FIXTURES = os.path.join(REPO, "tests", "unit", "fixtures", "k8s")
 CLOSED_PORT = 1  # nothing listens on tcpmux; an ssh connection to it is refused at once
 
+# Each node has its own loopback address (stage 0 refuses two hosts at one address and port); the
+# closed port refuses every connection.
 INVENTORY = """
 [k3s_servers]
-gitpod-server-1
-gitpod-server-2
-gitpod-server-3
+gitpod-server-1 ansible_host=127.0.0.11
+gitpod-server-2 ansible_host=127.0.0.12
+gitpod-server-3 ansible_host=127.0.0.13
 
 [k3s_agents]
-gitpod-agent-1
-gitpod-agent-2
+gitpod-agent-1 ansible_host=127.0.0.21
+gitpod-agent-2 ansible_host=127.0.0.22
 
 [gitpod_meta]
 gitpod-server-[1:3]
@@ -37,12 +39,10 @@ gitpod-agent-[1:2]
 
 [k3s_servers:vars]
 ansible_connection=ssh
-ansible_host=127.0.0.1
 ansible_port={port}
 
 [k3s_agents:vars]
 ansible_connection=ssh
-ansible_host=127.0.0.1
 ansible_port={port}
 """
 

@@ -131,8 +131,8 @@ def test_database_name_is_not_a_setting():
 
 
 BAD = [
-    ({"components_mysql_database": "gitpod_prod"}, "components_mysql_database is 'gitpod_prod'"),
-    ({"components_mysql_username": "gp'; DROP"}, "components_mysql_username is \"gp'; DROP\""),
+    ({"components_mysql_database": "gitpod_prod"}, "components_mysql_database = 'gitpod_prod', but Gitpod always uses the database 'gitpod'"),
+    ({"components_mysql_username": "gp'; DROP"}, "components_mysql_username = \"gp'; DROP\" is not a MySQL user name"),
 ]
 
 

@@ -452,18 +452,18 @@ def test_no_domain_no_https_certificate(runs):
 # --- bad input: a clear message, nothing written ----------------------------------------------
 
 BAD_INPUTS = [
-    ({"components_mysql": "sqlite"}, "components_mysql is 'sqlite'"),
-    ({"components_mysql_version": "5.6"}, "components_mysql_version is '5.6' (allowed: 5.7, 8.0)"),
-    ({"components_storage": "gitpod"}, "components_registry_storage 's3', which needs components_storage"),
-    ({"cert_manager_acme_provider": "godaddy"}, "cert_manager_acme_provider is 'godaddy'"),
+    ({"components_mysql": "sqlite"}, "value of components_mysql must be one of: in_cluster, external, gitpod, got: sqlite"),
+    ({"components_mysql_version": "5.6"}, "value of components_mysql_version must be one of: 5.7, 8.0, got: 5.6"),
+    ({"components_storage": "gitpod"}, "components_registry = 'in_cluster' with components_registry_storage = 's3' needs components_storage"),
+    ({"cert_manager_acme_provider": "godaddy"}, "value of cert_manager_acme_provider must be one of: , cloudflare, route53, clouddns, got: godaddy"),
     ({"cert_manager_acme_provider": "cloudflare", "gitpod_k3s_domain": "gitpod.example.com",
-      "cert_manager_acme_email": "ops@example.com"}, "cert_manager_cloudflare_api_token is empty"),
+      "cert_manager_acme_email": "ops@example.com"}, "cert_manager_acme_provider = 'cloudflare' needs cert_manager_cloudflare_api_token; empty: cert_manager_cloudflare_api_token"),
     ({"cert_manager_acme_provider": "route53", "cert_manager_acme_email": "ops@example.com"},
      "needs cert_manager_domain"),
     ({"components_mysql": "external", "components_mysql_external": {"host": "db", "username": "gp"}},
      "components_mysql_external needs host, username and password"),
     ({"components_registry": "external", "components_registry_external": {"url": "ftp://x/y", "username": "u", "password": "p"}},
-     "url ([https://]host[:port]; given 'ftp://x/y')"),
+     "components_registry_external.url = 'ftp://x/y' is not a registry address; allowed: [https://]host[:port]"),
 ]
 
 

@@ -197,3 +197,16 @@ def test_the_check_does_not_change_the_inventory():
     before = copy.deepcopy(inv)
     check(inv, {"calico_encapsulation": "IPIP"})
     assert inv == before
+
+
+def test_preflight_check_ids_of_the_spec_are_the_modules():
+    # The role's argument spec lists the check ids as choices; the host_requirements module defines them.
+    # A spec cannot import Python, so this keeps the two lists one.
+    import yaml  # pylint: disable=import-outside-toplevel
+    from ansible_collections.selfhosted.gitpod_k3s.plugins.module_utils import host_requirements  # pylint: disable=import-outside-toplevel
+    from stage0_harness import REPO  # pylint: disable=import-outside-toplevel
+    import os  # pylint: disable=import-outside-toplevel
+    with open(os.path.join(REPO, "roles", "preflight", "meta", "argument_specs.yml"), encoding="utf-8") as handle:
+        options = yaml.safe_load(handle)["argument_specs"]["main"]["options"]
+    for name in ("preflight_checks", "preflight_warn_only"):
+        assert tuple(options[name]["choices"]) == host_requirements.CHECK_IDS, name

@@ -25,7 +25,7 @@ import sys
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, event, given, seed, settings
+from hypothesis import HealthCheck, Phase, event, given, seed, settings
 from hypothesis import strategies as st
 
 from stage0_harness import REPO, SITE_ROLES, check, example_inventory
@@ -158,7 +158,7 @@ def test_the_property_would_catch_an_unnamed_message():
     assert_accepted_or_named(inv, {}, ["k3s_token holds whitespace", "host agent1: node name 'x'"])
 
 
-def _run_playbook(tmp_path, inv, extra):
+def _run_playbook(tmp_path, inv, extra, playbook="playbooks/inventory_check.yml"):
     marker = tmp_path / "contacted"
     ssh = tmp_path / "ssh-marker"
     ssh.write_text(f"#!/bin/sh\necho \"$@\" >> {marker}\nexit 255\n")
@@ -171,18 +171,27 @@ def _run_playbook(tmp_path, inv, extra):
                ANSIBLE_NOCOLOR="1")
     proc = subprocess.run(
         [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", str(tmp_path / "hosts.json"),
-         "-e", f"@{tmp_path / 'extra.json'}", os.path.join(REPO, "playbooks", "inventory_check.yml")],
+         "-e", f"@{tmp_path / 'extra.json'}", os.path.join(REPO, playbook)],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=300, check=False)
     return proc, marker
 
 
+def test_the_marker_shows_a_contacted_host(tmp_path):
+    # The proof bites: a playbook that connects (Ansible's floor: facts and a ping) leaves the mark.
+    _proc, marker = _run_playbook(tmp_path, example_inventory(1, 0), {}, playbook="benchmarks/floor.yml")
+    assert marker.exists() and "192.0.2.1" in marker.read_text()
+
+
 @_fixed_seed
-@settings(max_examples=PLAYBOOK_EXAMPLES, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+# No shrinking: each example is a playbook run of seconds; a failure reports the example as drawn.
+@settings(max_examples=PLAYBOOK_EXAMPLES, deadline=None, database=None, suppress_health_check=list(HealthCheck),
+          phases=[Phase.explicit, Phase.reuse, Phase.generate])
 @given(inventories())
 def test_stage0_through_ansible_playbook_matches_and_contacts_no_host(tmp_path_factory, case):
     inv, extra = case
     tmp_path = tmp_path_factory.mktemp("stage0")
     expected, _unused = check(inv, extra)
+    event("refused" if expected else "accepted")
     proc, marker = _run_playbook(tmp_path, inv, extra)
     assert not marker.exists(), f"a host was contacted: {marker.read_text()}"
     report = json.loads(proc.stdout[proc.stdout.index("{"):])
