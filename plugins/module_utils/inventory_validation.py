@@ -20,6 +20,7 @@ import fnmatch
 import hashlib
 import ipaddress
 import json
+import math
 import os
 import re
 
@@ -245,7 +246,7 @@ def _number(value, minimum=None, maximum=None, integer=False):
         number = float(value)
     except (TypeError, ValueError):
         return False
-    if number != number or number in (float("inf"), float("-inf")):
+    if math.isnan(number) or math.isinf(number):
         return False
     if integer and number != int(number):
         return False
@@ -730,10 +731,30 @@ def _components(host, v):
 
 def _cluster_validation(host, v):
     errors = []
+    if _has(v, "cluster_validation_kubectl_host") and not v["cluster_validation_kubectl_host"]:
+        errors.append(f"cluster_validation_kubectl_host = '' names no host; allowed: a host that runs kubectl (by default the first "
+                      f"host of {v.get('gitpod_k3s_server_group', 'k3s_servers')}, which is empty)")
+    kinds = v.get("cluster_validation_secrets")
+    for table in ("cluster_validation_secret_names", "cluster_validation_secret_keys"):
+        if isinstance(kinds, list) and isinstance(v.get(table), dict):
+            unknown = [k for k in kinds if k not in v[table]]
+            if unknown:
+                errors.append(f"cluster_validation_secrets names {', '.join(map(str, unknown))}, which {table} lacks; allowed: "
+                              f"{', '.join(sorted(map(str, v[table])))}")
     for name in ("cluster_validation_min_kubernetes_version", "cluster_validation_min_kernel_version",
                  "cluster_validation_min_containerd_version"):
         if _has(v, name):
             errors += check_version_setting(name, v[name])
+    return errors
+
+
+def _node_labels(host, v):
+    errors = []
+    if _has(v, "node_labels_kubectl_host") and not v["node_labels_kubectl_host"]:
+        errors.append(f"node_labels_kubectl_host = '' names no host; allowed: a host that runs kubectl (by default the first host of "
+                      f"{v.get('gitpod_k3s_server_group', 'k3s_servers')}, which is empty)")
+    if _has(v, "node_labels_labels") and not v["node_labels_labels"]:
+        errors.append("node_labels_labels is empty; allowed: at least one label key -> Gitpod label name (gitpod_k3s_labels)")
     return errors
 
 
@@ -747,6 +768,7 @@ ROLE_RULES = {
     "cert_manager": _cert_manager,
     "components": _components,
     "cluster_validation": _cluster_validation,
+    "node_labels": _node_labels,
 }
 # Variables a role's rules read besides its argument spec's: connection settings, facts, the k3s
 # role's release asset names (vars/main.yml), and for Calico the cluster CIDR its pool must equal.
@@ -807,6 +829,12 @@ def check_fleet(roles, hosts, groups):
         initial = first.get("calico_initial_server")
         if initial not in (None, MISSING) and servers and initial not in servers:
             errors.append(f"calico_initial_server = {show(initial)} is not a server; allowed: one of {', '.join(servers)} ({server_group})")
+    if "components" in roles:
+        delegate = first.get("components_check_delegate_to")
+        if delegate not in (None, MISSING, "localhost", "127.0.0.1") and delegate not in hosts and not any(
+                delegate in members for members in groups.values()):
+            errors.append(f"components_check_delegate_to = {show(delegate)} is no host of the inventory; allowed: localhost (the "
+                          "controller) or an inventory host")
     addresses = {}
     for host, v in hosts.items():
         if v.get("ansible_connection") in ("local",):

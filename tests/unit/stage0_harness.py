@@ -21,7 +21,7 @@ from ansible.vars.manager import VariableManager
 from ansible_collections.selfhosted.gitpod_k3s.plugins.action import inventory_check as action
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-SITE_ROLES = ["preflight", "host_prep", "containerd", "k3s", "calico", "node_labels", "cert_manager", "components",
+SITE_ROLES = ["preflight", "host_prep", "containerd", "k3s", "calico", "node_labels", "cert_manager", "components", "gitpod_config",
               "cluster_validation"]
 
 

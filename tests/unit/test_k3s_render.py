@@ -26,7 +26,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "render"))
 from rendering import (  # noqa: E402  (tests/render is not a package)
-    REPO, example_overlay, failures, host, inventory, stage0_errors, k3s_order, load, order_problems, rendered_files, run_render,
+    REPO, example_overlay, host, inventory, stage0_errors, k3s_order, load, order_problems, rendered_files, run_render,
     write_airgap_dir)
 
 K8S_VERSION = "1.31.0"  # the minor of the default k3s_version (v1.31.4+k3s1)

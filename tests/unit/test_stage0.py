@@ -109,6 +109,11 @@ BAD_SETTINGS = [
     ("block-size", {"calico_block_size": 12}, ["calico_block_size = 12 does not fit calico_ipv4_pool_cidr = 10.42.0.0/16"]),
     ("registry-s3-without-storage", {"components_storage": "gitpod"}, ["components_registry = 'in_cluster' with components_registry_storage"]),
     ("reserved-key", {"k3s_server_config_extra": {"cluster-cidr": "10.0.0.0/16"}}, ["k3s_server_config_extra sets cluster-cidr"]),
+    ("check-host-unknown", {"components_check_delegate_to": "no-such-host"}, ["components_check_delegate_to = 'no-such-host' is no host"]),
+    ("validation-secret-names", {"cluster_validation_secrets": ["database", "tls"], "cluster_validation_secret_names": {"database": "db"}},
+     ["cluster_validation_secrets names tls, which cluster_validation_secret_names lacks"]),
+    ("node-labels-empty", {"node_labels_labels": {}}, ["node_labels_labels is empty"]),
+    ("gitpod-config-mode", {"gitpod_config_containerd_mode": "podman"}, ["gitpod_config_containerd_mode must be one of: system, embedded"]),
     ("acme-without-domain", {"cert_manager_acme_provider": "route53"}, ["cert_manager_acme_provider = 'route53' needs cert_manager_domain"]),
 ]
 
