@@ -23,7 +23,8 @@ It prints one table row per N with the wall times, task and changed counts, and 
 same run, rerun / floor and converge / (floor + package floor), against their targets (TARGETS
 below), each marked met or not met; the bench reports and does not fail on them. It writes
 benchmarks/latest.json (rows: n, stage, wall_s, tasks, changed; the package floor's row adds
-packages, the rerun and converge rows add ratio, ratio_to, target and met) and appends the table with the machine, versions and date to benchmarks/RESULTS.md.
+packages, the rerun and converge rows add ratio, ratio_to, target and met) and appends the table
+with the machine, versions and date to benchmarks/RESULTS.md.
 
     make bench                      # sizes 1, 5, 10, 20
     make bench BENCH_SIZES=1,5
