@@ -383,15 +383,21 @@ def _common(host, v):
             errors += check_version_setting(name, v[name])
     if _has(v, "gitpod_k3s_registry_mirrors"):
         errors += _mirrors("gitpod_k3s_registry_mirrors", v["gitpod_k3s_registry_mirrors"])
-    if _has(v, "gitpod_k3s_node_name"):
-        node = str(v["gitpod_k3s_node_name"]).strip()
-        source = ("k3s_node_name" if v.get("k3s_node_name") else
-                  "its host name, lower-cased" if v.get("__facts") else "its inventory host name, lower-cased")
-        if not (len(node) <= 253 and DNS1123_SUBDOMAIN_RE.match(node)):
-            errors.append(f"host {host}: node name {show(node)} (from {source}) is not a name Kubernetes can register; allowed: "
-                          "a DNS-1123 subdomain (lower-case letters, digits and '-', labels joined by '.', at most 253 characters): "
-                          "set k3s_node_name for this host")
     return errors
+
+
+def check_node_name(host, v):
+    """gitpod_k3s_node_name: a name the API server registers (the roles that make or label nodes read it)."""
+    if not _has(v, "gitpod_k3s_node_name"):
+        return []
+    node = str(v["gitpod_k3s_node_name"]).strip()
+    source = ("k3s_node_name" if v.get("k3s_node_name") else
+              "its host name, lower-cased" if v.get("__facts") else "its inventory host name, lower-cased")
+    if len(node) <= 253 and DNS1123_SUBDOMAIN_RE.match(node):
+        return []
+    return [f"host {host}: node name {show(node)} (from {source}) is not a name Kubernetes can register; allowed: "
+            "a DNS-1123 subdomain (lower-case letters, digits and '-', labels joined by '.', at most 253 characters): "
+            "set k3s_node_name for this host"]
 
 
 def _preflight(host, v):
@@ -509,7 +515,7 @@ def _containerd(host, v):
 
 
 def _k3s(host, v):
-    errors = []
+    errors = check_node_name(host, v)
     if _has(v, "k3s_version"):
         errors += check_k3s_version(v["k3s_version"], v.get("gitpod_k3s_min_kubernetes", gitpod_constants.MIN_KUBERNETES))
     if _has(v, "k3s_cluster_cidr", "k3s_service_cidr"):
@@ -749,7 +755,7 @@ def _cluster_validation(host, v):
 
 
 def _node_labels(host, v):
-    errors = []
+    errors = check_node_name(host, v)
     if _has(v, "node_labels_kubectl_host") and not v["node_labels_kubectl_host"]:
         errors.append(f"node_labels_kubectl_host = '' names no host; allowed: a host that runs kubectl (by default the first host of "
                       f"{v.get('gitpod_k3s_server_group', 'k3s_servers')}, which is empty)")
@@ -824,6 +830,7 @@ def check_fleet(roles, hosts, groups):
         initial = first.get("k3s_initial_server")
         if initial not in (None, MISSING) and servers and initial not in servers:
             errors.append(f"k3s_initial_server = {show(initial)} is not a server; allowed: one of {', '.join(servers)} ({server_group})")
+    if {"k3s", "node_labels"} & set(roles):
         errors += _unique(hosts, "gitpod_k3s_node_name", "node name", lambda x: str(x).strip().lower())
     if "calico" in roles:
         initial = first.get("calico_initial_server")
@@ -854,7 +861,7 @@ def check_fleet(roles, hosts, groups):
 
 def check_fleet_facts(roles, hosts):
     """Across hosts, once facts are gathered: node names are unique."""
-    return _unique(hosts, "gitpod_k3s_node_name", "node name", lambda x: str(x).strip().lower()) if "k3s" in roles else []
+    return _unique(hosts, "gitpod_k3s_node_name", "node name", lambda x: str(x).strip().lower()) if {"k3s", "node_labels"} & set(roles) else []
 
 
 def _unique(hosts, name, what, normal):

@@ -184,10 +184,12 @@ def test_a_role_used_alone_gets_the_same_message():
 
 
 def test_host_prep_alone_needs_no_cluster_groups():
-    inv = {"all": {"hosts": {"lonely": {"ansible_host": "192.0.2.9"}}}}
+    # No node is made: neither the groups nor the host name (no node name) matter to host_prep alone.
+    inv = {"all": {"hosts": {"Lonely_1": {"ansible_host": "192.0.2.9"}}}}
     assert check(inv, roles=["host_prep", "containerd"])[0] == []
     errors = check(inv, roles=["k3s"])[0]
     assert any("inventory group k3s_servers has 0 hosts" in e for e in errors), errors
+    assert any("host Lonely_1: node name 'lonely_1'" in e for e in errors), errors
 
 
 def test_every_problem_is_listed_at_once():
