@@ -5,14 +5,10 @@ import pytest
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.selfhosted.gitpod_k3s.plugins.filter.preflight import preflight_results
+from ansible_collections.selfhosted.gitpod_k3s.plugins.module_utils import gitpod_constants
 
-LABELS = {
-    "meta": "gitpod.io/workload_meta",
-    "ide": "gitpod.io/workload_ide",
-    "workspace_services": "gitpod.io/workload_workspace_services",
-    "workspace_regular": "gitpod.io/workload_workspace_regular",
-    "workspace_headless": "gitpod.io/workload_workspace_headless",
-}
+# gitpod_k3s_labels, the common role's default (one Python copy, checked by test_constants.py).
+LABELS = dict(gitpod_constants.LABELS)
 LABEL_GROUPS = {
     "gitpod_meta": ["meta", "ide"],
     "gitpod_workspace": ["workspace_services", "workspace_regular", "workspace_headless"],

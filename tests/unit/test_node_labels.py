@@ -15,15 +15,11 @@ from kubectl_double import KubectlDouble, run_module
 from ansible_collections.selfhosted.gitpod_k3s.plugins.filter.gitpod_labels import gitpod_node_labels
 from ansible_collections.selfhosted.gitpod_k3s.plugins.module_utils import node_labels as nl
 from ansible_collections.selfhosted.gitpod_k3s.plugins.modules import node_labels as module
+from ansible_collections.selfhosted.gitpod_k3s.plugins.module_utils import gitpod_constants
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures", "k8s")
-LABELS = {
-    "meta": "gitpod.io/workload_meta",
-    "ide": "gitpod.io/workload_ide",
-    "workspace_services": "gitpod.io/workload_workspace_services",
-    "workspace_regular": "gitpod.io/workload_workspace_regular",
-    "workspace_headless": "gitpod.io/workload_workspace_headless",
-}
+# gitpod_k3s_labels, the common role's default (one Python copy, checked by test_constants.py).
+LABELS = dict(gitpod_constants.LABELS)
 GROUPS = {
     "gitpod_meta": ["meta", "ide"],
     "gitpod_workspace": ["workspace_services", "workspace_regular", "workspace_headless"],
