@@ -83,7 +83,10 @@ def _apply_spec(validator, spec, checked):
     refused, validated = [], {}
     for name, value in checked.items():
         try:
-            outcome = ArgumentSpecValidator(_strip_defaults({name: spec[name]})).validate({name: value}, validate_role_argument_spec=True)
+            key = ("option", id(spec), name)
+            if key not in _FILES:
+                _FILES[key] = ArgumentSpecValidator(_strip_defaults({name: spec[name]}))
+            outcome = _FILES[key].validate({name: value}, validate_role_argument_spec=True)
             problems = list(outcome.error_messages)
         except Exception as exc:  # pylint: disable=broad-exception-caught  # the validator broke on the value's type
             problems = [f"the value cannot be read as a {spec[name].get('type', 'str')} ({type(exc).__name__})"]

@@ -79,7 +79,7 @@ HOST_NAMES = st.text(alphabet="abcWXZ019_-.", min_size=1, max_size=10).filter(la
 
 @st.composite
 def inventories(draw):
-    inv = example_inventory(draw(st.sampled_from([1, 3])), draw(st.integers(0, 3)))
+    inv = example_inventory(draw(st.sampled_from([1, 3])), draw(st.integers(0, 2)))
     children = inv["all"]["children"]
     extra = {}
     for _unused in range(draw(st.integers(1, 4))):
