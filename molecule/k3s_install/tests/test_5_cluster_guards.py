@@ -4,6 +4,8 @@ No k3s runs here: the tests create the directories and token file a running k3s 
 (/var/lib/rancher/k3s/server/db/etcd, /var/lib/rancher/k3s/server/token) and check that
 playbooks/k3s.yml stops before changing anything."""
 
+import subprocess
+
 import pytest
 import yaml
 from conftest import AGENT, EPHEMERAL, SERVER
@@ -18,9 +20,13 @@ def write_inventory(tmp_path, servers: dict) -> str:
     inv = {"all": {
         "vars": {"gitpod_k3s_artifacts_dir": str(EPHEMERAL / "artifacts"), "k3s_version": "v1.30.99+k3s1",
                  "k3s_start_service": False, "k3s_release_url": "http://127.0.0.1:8765/releases"},
-        "children": {"k3s_servers": {"hosts": {name: {**common, "ansible_host": target}
+        # Each inventory host its own node name: two of them may stand in on one container.
+        "children": {"k3s_servers": {"hosts": {name: {**common, "ansible_host": target, "k3s_node_name": name}
                                                for name, target in servers.items()}},
-                     "k3s_agents": {"hosts": {}}}}}
+                     "k3s_agents": {"hosts": {}},
+                     # Every Gitpod label on the servers: stage 0 refuses an inventory whose pools are empty.
+                     "gitpod_meta": {"hosts": {name: None for name in servers}},
+                     "gitpod_workspace": {"hosts": {name: None for name in servers}}}}}
     path = tmp_path / "inventory.yml"
     path.write_text(yaml.safe_dump(inv))
     return str(path)
@@ -36,7 +42,10 @@ def cleanup(server, agent):
 def test_second_initialising_server_is_refused(server, agent, run_playbook, tmp_path, cleanup):
     # Three servers: the initial one (server container) has no cluster data, the two others
     # (both addressing the agent container) hold a cluster.
-    inventory = write_inventory(tmp_path, {"first": SERVER, "member-a": AGENT, "member-b": AGENT})
+    # Stage 0 refuses two inventory hosts at one address: the second addresses the same container
+    # by its ID, which the check cannot tell from another machine (it compares addresses as written).
+    agent_id = subprocess.run(["docker", "inspect", "-f", "{{.Id}}", AGENT], capture_output=True, text=True, check=True).stdout.strip()
+    inventory = write_inventory(tmp_path, {"first": SERVER, "member-a": AGENT, "member-b": agent_id})
     agent.run_expect([0], f"mkdir -p {DATA}")
     config_before = server.file(CONFIG).content_string
     proc = run_playbook("playbooks/k3s.yml", inventory=inventory)
