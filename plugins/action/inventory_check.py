@@ -35,14 +35,9 @@ def _strip_defaults(options):
     return out
 
 
-def _secret_names(options, prefix=""):
-    names = set()
-    for name, spec in (options or {}).items():
-        if spec.get("no_log"):
-            names.add(prefix + name)
-        if isinstance(spec.get("options"), dict):
-            names |= _secret_names(spec["options"], prefix)
-    return names
+def _secret_names(options):
+    """Variables marked no_log: their templating errors are not quoted."""
+    return {name for name, spec in (options or {}).items() if spec.get("no_log")}
 
 
 _FILES = {}
@@ -155,7 +150,7 @@ def check_settings(roles, hosts, raw_get, groups, loader, templar, scope="all"):
             spec = files[role]["spec"]
             names = list(spec) + list(iv.ALSO_READS.get(role, ()))
             if scope == "facts":
-                names = [n for n in names if n in iv.FACT_SETTINGS or n.startswith("__") or n == "k3s_node_name"]
+                names = [n for n in names if _read_by_fact_rules(n)]
             given = {}
             for name in names:
                 if name in host_values or name not in context:
@@ -244,6 +239,11 @@ def _guarded(rule, *args):
                 "please report it with the inventory"]
 
 
+def _read_by_fact_rules(name):
+    """A variable the facts rules read: the settings facts decide, the role constants, the node name set."""
+    return name in iv.FACT_SETTINGS or name.startswith("__") or name == "k3s_node_name"
+
+
 def _only_facts(values):
     """The values the facts rules read, when only those rules are to run again."""
-    return {k: v for k, v in values.items() if k in iv.FACT_SETTINGS or k.startswith("__") or k == "k3s_node_name"}
+    return {k: v for k, v in values.items() if _read_by_fact_rules(k)}

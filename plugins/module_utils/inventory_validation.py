@@ -105,12 +105,18 @@ def check_cidrs(cluster_cidr, service_cidr, node_addresses=None):
         errors.append(
             f"k3s_cluster_cidr = {cluster} overlaps k3s_service_cidr = {service}; allowed: two disjoint networks "
             "(k3s defaults: 10.42.0.0/16 and 10.43.0.0/16)")
+    return errors + _node_address_errors((("k3s_cluster_cidr", cluster), ("k3s_service_cidr", service)), node_addresses)
+
+
+def _node_address_errors(networks, node_addresses):
+    """A network (name, parsed network or None) that holds a node's address."""
+    errors = []
     for host, address in sorted((node_addresses or {}).items()):
         try:
             ip = ipaddress.ip_address(str(address))
         except ValueError:
             continue
-        for name, net in (("k3s_cluster_cidr", cluster), ("k3s_service_cidr", service)):
+        for name, net in networks:
             if net is not None and ip.version == net.version and ip in net:
                 errors.append(
                     f"{name} = {net} contains the address {ip} of host {host}; allowed: a network that holds no node address")
@@ -854,8 +860,9 @@ def check_fleet(roles, hosts, groups):
                           f"{'' if port == 'default' else ':' + port} ({connection}); allowed: one inventory host per machine")
     if "k3s" in roles:
         node_ips = {h: v.get("k3s_node_ip") or v.get("ansible_host") for h, v in hosts.items()}
-        first_cidrs = check_cidrs(first.get("k3s_cluster_cidr"), first.get("k3s_service_cidr"), node_ips)
-        errors += [e for e in first_cidrs if "contains the address" in e]
+        # The networks' own problems are each host's (check_host); here only what needs every host.
+        networks = [(name, _network(name, first.get(name), [])) for name in ("k3s_cluster_cidr", "k3s_service_cidr")]
+        errors += _node_address_errors(networks, node_ips)
     return errors
 
 
