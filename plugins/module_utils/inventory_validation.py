@@ -24,7 +24,7 @@ import math
 import os
 import re
 
-from ansible_collections.selfhosted.gitpod_k3s.plugins.module_utils import gitpod_constants, host_requirements, versions
+from ansible_collections.selfhosted.gitpod_k3s.plugins.module_utils import credentials, gitpod_constants, host_requirements, versions
 
 MISSING = object()
 
@@ -732,6 +732,11 @@ def _components(host, v):
         if empty:
             errors.append(f"components_registry is 'external', so components_registry_external needs username and password; empty: "
                           f"{', '.join(empty)}")
+    if _has(v, "components_credentials_overrides"):
+        errors += credentials.check_overrides("components_credentials_overrides", v["components_credentials_overrides"])
+    claims = v.get("components_confirm_delete_claims")
+    for entry in claims if isinstance(claims, list) else []:
+        errors += check_dns_name("components_confirm_delete_claims entry", entry)
     if _has(v, "components_check_timeout"):
         errors += check_positive("components_check_timeout", v["components_check_timeout"])
     for name in ("components_registry_extra_names",):

@@ -93,6 +93,12 @@ BAD_SETTINGS = [
     ("domain", {"gitpod_k3s_domain": "https://gitpod.example.com"}, ["gitpod_k3s_domain = 'https://gitpod.example.com'"]),
     ("external-mysql-port", {"components_mysql": "external", "components_mysql_external": {
         "host": "db.example.com", "username": "gitpod", "password": "pw", "port": 70000}}, ["components_mysql_external.port = 70000"]),
+    ("credential-override-key", {"components_credentials_overrides": {"mysql_pasword": "pw"}},
+     ["components_credentials_overrides has the key 'mysql_pasword'", "did you mean 'mysql_password'"]),
+    ("credential-override-root-quote", {"components_credentials_overrides": {"mysql_root_password": "it's"}},
+     ["components_credentials_overrides.mysql_root_password holds a '", "pastes unescaped"]),
+    ("confirm-claim-name", {"components_confirm_delete_claims": ["Registry_Data"]},
+     ["components_confirm_delete_claims entry = 'Registry_Data' is not a valid Kubernetes name"]),
     ("external-s3-typo", {"components_storage": "external", "components_storage_external": {
         "endpoint": "s3.example.com", "bucket": "b", "access_key_id": "AKIAEXAMPLEKEY", "secret_acces_key": "s3cr3tvalue"}},
      ["components_storage_external", "secret_acces_key", "Supported parameters include"]),
