@@ -183,9 +183,24 @@ def load(out: Path, hostname: str, name: str):
 
 # --- cert-manager and the components (playbooks/components.yml) ----------------------------------
 
+KUBECTL_DOUBLE = REPO / "tests" / "unit" / "kubectl_double.py"
+
+
+def cluster_double(tmp: Path, objects: dict | None = None) -> str:
+    """components_kubectl for a cluster that the kubectl TEST DOUBLE (tests/unit/kubectl_double.py) stands
+    in for, its API objects in tmp/cluster.json (kept when it exists): empty, as a new cluster is."""
+    state = tmp / "cluster.json"
+    if objects is not None or not state.exists():
+        tmp.mkdir(parents=True, exist_ok=True)
+        state.write_text(json.dumps({"objects": objects or {}}))
+    return f"env KUBECTL_DOUBLE_STATE={state} {sys.executable} {KUBECTL_DOUBLE}"
+
+
 def components_vars(tmp: Path) -> dict:
-    """Point every file the components playbook writes into tmp; no waits on a cluster."""
+    """Point every file the components playbook writes into tmp; no waits on a cluster; the cluster's
+    Secrets (read when the manifests are missing) from the kubectl double."""
     return {
+        "components_kubectl": cluster_double(tmp),
         "cert_manager_wait": False,
         "cert_manager_manifests_dir": str(tmp / "manifests"),
         "components_manifests_dir": str(tmp / "manifests"),

@@ -253,8 +253,8 @@ def test_mysql_runs_with_explicit_defaults_for_timestamp_off(default_run):
     cnf = objs[("ConfigMap", "gitpod", "gitpod-k3s-mysql")]["data"]["gitpod.cnf"]
     assert "explicit_defaults_for_timestamp = OFF" in cnf
     env = {e["name"]: e for e in objs[("StatefulSet", "gitpod", "mysql")]["spec"]["template"]["spec"]["containers"][0]["env"]}
-    assert "MYSQL_DATABASE" not in env and env["MYSQL_USER"]["value"] == "gitpod"
-    assert env["MYSQL_PASSWORD"]["valueFrom"]["secretKeyRef"]["name"] == "gitpod-k3s-mysql"
+    assert "MYSQL_DATABASE" not in env and "MYSQL_USER" not in env
+    assert env["MYSQL_ROOT_PASSWORD"]["valueFrom"]["secretKeyRef"]["name"] == "gitpod-k3s-mysql"
 
 
 def test_gitpod_secrets_have_the_installer_shapes(default_run):

@@ -16,6 +16,9 @@ import textwrap
 
 import yaml
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "render"))
+from rendering import cluster_double  # noqa: E402  (tests/render is not a package)
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 DOUBLE = textwrap.dedent('''\
@@ -47,6 +50,8 @@ def test_waits_run_in_order_and_issuers_follow_a_webhook_that_answers(tmp_path):
         "cert_manager_wait": True,
         "cert_manager_wait_timeout": 60,
         "cert_manager_kubectl": f"{sys.executable} {double}",
+        # The components role reads its Secrets from the cluster (none in a new one): the kubectl double.
+        "components_kubectl": cluster_double(tmp_path),
         "cert_manager_manifests_dir": str(tmp_path / "manifests"),
         "components_manifests_dir": str(tmp_path / "manifests"),
         "gitpod_k3s_artifacts_dir": str(tmp_path / "artifacts"),
