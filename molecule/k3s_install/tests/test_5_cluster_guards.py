@@ -64,3 +64,25 @@ def test_token_differing_from_the_running_cluster_is_refused(server, run_playboo
     assert "differs" in proc.stdout and SERVER_TOKEN in proc.stdout
     assert "not-our-token" not in proc.stdout  # the token is never printed
     assert server.file("/etc/rancher/k3s/token").content_string == token_before
+
+
+def test_a_controller_without_the_token_file_reads_the_clusters_back(server, run_playbook, tmp_path, cleanup):
+    # A controller without artifacts/k3s-token (an upgraded collection, a fresh clone): the run takes the
+    # running cluster's token instead of generating one that the cluster would refuse, and keeps it.
+    controller = EPHEMERAL / "artifacts" / "k3s-token"
+    token = controller.read_text().strip()
+    full = f"K10abc::server:{token}"
+    inventory = write_inventory(tmp_path, {"only": SERVER})
+    server.run_expect([0], f"mkdir -p {DATA} && echo '{full}' > {SERVER_TOKEN}")
+    node_token = server.file("/etc/rancher/k3s/token").content_string
+    saved = tmp_path / "k3s-token.saved"
+    controller.rename(saved)
+    try:
+        proc = run_playbook("playbooks/k3s.yml", inventory=inventory)
+        assert proc.returncode == 0, proc.stdout[-3000:]
+        assert controller.read_text().strip() == full
+        assert controller.stat().st_mode & 0o777 == 0o600
+        assert token not in proc.stdout  # the token is never printed
+    finally:
+        saved.replace(controller)
+        server.run_expect([0], f"printf '%s' '{node_token}' > /etc/rancher/k3s/token")
