@@ -23,9 +23,7 @@ day two with every credential changed on purpose. Then, in the container:
 from __future__ import annotations
 
 import base64
-import datetime
 import json
-import os
 import shlex
 import shutil
 import ssl
@@ -34,7 +32,6 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
 
 from containers import ContainerFleet, docker_available
 

@@ -34,8 +34,9 @@ def secret(name, data, encoded=False):
             "data" if encoded else "stringData": field}
 
 
-def deployed_objects(values=VALUES, encoded=False, keys=None):
+def deployed_objects(values=None, encoded=False, keys=None):
     """The Secrets templates/*.yaml.j2 write for ``values`` (as manifests, or as kubectl returns them)."""
+    values = values or VALUES
     htpasswd = f"gitpod:$2b$10${values['registry_htpasswd_salt']}{'x' * 31}\n"
     return [
         secret("gitpod-k3s-mysql", {"root-password": values["mysql_root_password"], "password": values["mysql_password"],
@@ -169,7 +170,7 @@ def test_good_overrides_pass():
 @pytest.mark.parametrize("key, value, expected", BAD, ids=[f"{k}-{i}" for i, (k, _v, _e) in enumerate(BAD)])
 def test_bad_overrides_are_refused_naming_the_key_never_the_value(key, value, expected):
     (message,) = credentials.check_overrides("components_credentials_overrides", {key: value})
-    assert expected in message and f"components_credentials_overrides" in message
+    assert expected in message and "components_credentials_overrides" in message
     if isinstance(value, str) and len(value) > 3:
         assert value not in message
 
