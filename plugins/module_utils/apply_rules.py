@@ -19,7 +19,9 @@ So three kinds of change are refused here, before a file is written:
   immutable selectors. A Job's pod template and a Service's type are not in the list: wrangler deletes
   and re-creates such objects instead (its ``reconcilers.go`` returns ErrReplace);
 - a claim taken out of a file: k3s deletes the PersistentVolumeClaim and, with local-path's
-  reclaimPolicy Delete, the data on it (``pruned_claims``), unless the user confirms it by name;
+  reclaimPolicy Delete, the data on it; or a StatefulSet taken out (moved to another namespace), whose
+  claims stay behind while its successor starts empty (``pruned_claims``); unless the user confirms it
+  by the claim's name;
 - a container image whose version goes down where the server program refuses it
   (``image_downgrades``): MySQL 5.7 does not start on a data directory MySQL 8.0 has upgraded.
 
@@ -78,9 +80,28 @@ def immutable_changes(old, new):
 
 
 def pruned_claims(old_objects, new_objects):
-    """PersistentVolumeClaims deployed before and absent from the new files: k3s would delete them."""
+    """[(claim name, namespace, what happens)] for the data a re-run would take away.
+
+    A PersistentVolumeClaim taken out of a file is deleted by k3s (and local-path deletes its volume).
+    A StatefulSet taken out (e.g. moved to another namespace) leaves its claims behind (the default
+    persistentVolumeClaimRetentionPolicy is Retain), and the one that replaces it starts on new,
+    empty claims: the data is no longer used. Both are named by the claims they concern.
+    """
     kept = {identity(o) for o in new_objects}
-    return [o for o in old_objects if o.get("kind") == "PersistentVolumeClaim" and identity(o) not in kept]
+    found = []
+    for obj in old_objects:
+        if identity(obj) in kept:
+            continue
+        kind, namespace, name = identity(obj)
+        if kind == "PersistentVolumeClaim":
+            found.append((name, namespace, "would be deleted with the data on it (k3s prunes what a manifest no longer "
+                                           "holds, and local-path deletes the volume)"))
+        elif kind == "StatefulSet":
+            for template in (obj.get("spec") or {}).get("volumeClaimTemplates") or []:
+                claim = f"{(template.get('metadata') or {}).get('name')}-{name}-0"
+                found.append((claim, namespace, f"would be left behind by StatefulSet {namespace}/{name}, which k3s "
+                                                "removes; the service would start again on a new, empty volume"))
+    return found
 
 
 _VERSION = re.compile(r":(\d+)\.(\d+)")
@@ -131,11 +152,9 @@ def refusals(old_objects, new_objects, confirmed_claims=(), settings=None, downg
             messages.append(
                 f"{show(new)}{hint}: container {container} would go from {before} to {after}, an older release than "
                 "the one whose data is on the volume; it cannot start on that data. Keep the installed version.")
-    for claim in pruned_claims(old_objects, new_objects):
-        name = identity(claim)[2]
+    for name, namespace, what in pruned_claims(old_objects, new_objects):
         if name not in confirmed_claims:
             messages.append(
-                f"{show(claim)} would be deleted with the data on it (k3s prunes what a manifest no longer holds, and "
-                f"local-path deletes the volume). If that is what you want, confirm it with "
-                f"components_confirm_delete_claims: [{name}]; otherwise keep the setting that created it.")
+                f"PersistentVolumeClaim {namespace}/{name} {what}. If that is what you want, confirm it with "
+                f"components_confirm_delete_claims: [{name}]; otherwise keep the setting that changed it.")
     return messages

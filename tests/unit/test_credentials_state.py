@@ -245,3 +245,11 @@ def test_a_service_keeps_its_cluster_ip_and_a_job_its_selector():
     # wrangler replaces a Job whose pod template changed (ErrReplace); its selector is immutable.
     assert refusals([job], [dict(job, spec={"selector": {"a": "1"}, "template": {"x": 2}})]) == []
     assert refusals([job], [dict(job, spec={"selector": {"a": "2"}, "template": {"x": 1}})]) != []
+
+
+def test_a_statefulset_moved_away_leaves_its_data_behind_and_is_refused_unless_confirmed():
+    moved = dict(statefulset(), metadata={"name": "mysql", "namespace": "elsewhere"})
+    (message,) = refusals([statefulset()], [moved])
+    assert "PersistentVolumeClaim gitpod/data-mysql-0 would be left behind" in message
+    assert "components_confirm_delete_claims: [data-mysql-0]" in message
+    assert refusals([statefulset()], [moved], confirmed=["data-mysql-0"]) == []
