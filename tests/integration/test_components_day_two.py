@@ -9,7 +9,8 @@ cluster's Secrets served by the kubectl TEST DOUBLE, tests/unit/kubectl_double.p
   back from the manifests, or from the cluster when the manifests are gone too; neither readable: refused;
 - a controller file that disagrees with the cluster: refused, nothing written;
 - a volume size, a claim taken out, a MySQL downgrade: refused before any file is written, naming the
-  setting; the claim confirmed by name: applied;
+  setting; the claim confirmed by name: applied; the same refusal from playbooks/day_two_check.yml,
+  which site.yml runs before any host is changed;
 - credentials changed on purpose: every pod that reads a changed Secret or ConfigMap rolls, no other
   (judged over every workload and every reference the rendered objects hold), and the MySQL apply Job
   is new, so the change reaches the running server.
@@ -24,6 +25,7 @@ from __future__ import annotations
 import base64
 import json
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -31,7 +33,9 @@ import pytest
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "render"))
-from rendering import cluster_double, failure_messages, load_manifests, run_components_many  # noqa: E402
+from rendering import (  # noqa: E402  (tests/render is not a package)
+    COMPONENTS_PLAYBOOK, REPO, ansible_env, by_identity, cluster_double, components_command, failure_messages, load_manifests,
+    references, run_components_many, workloads)
 
 BASE = {"gitpod_k3s_domain": "gitpod.example.com", "components_registry_storage": "pvc", "components_mysql_version": "8.0"}
 ROTATED = {"mysql_root_password": "root-Rotated-1", "mysql_password": "gitpod-Rotated-1", "minio_root_user": "rotatedminio",
@@ -86,6 +90,11 @@ def day_two(tmp_path_factory):
         cases[name] = (tmp, settings)
 
     case("rerun")
+
+    def legacy_files(tmp):
+        for name in ("gitpod-k3s-mysql.yaml", "gitpod-k3s-cert-manager.yaml"):  # names earlier releases wrote
+            (tmp / "manifests" / name).write_text("# an earlier release's file\n")
+    case("legacy_files", prepare=legacy_files)
     case("artifacts_lost", prepare=lambda tmp: shutil.rmtree(tmp / "artifacts"))
 
     def lost_all(tmp):
@@ -118,12 +127,26 @@ def day_two(tmp_path_factory):
     case("minio_rotated", {"components_credentials_overrides": {"minio_root_password": "minio-Rotated-2"}})
     names = list(cases)
     results = run_components_many([(tmp, settings, False) for tmp, settings in cases.values()])
+    # playbooks/day_two_check.yml, which site.yml runs before any host is changed: the same refusal.
+    early = copy_of(installed, base / "early_check")
+    command = components_command(early, dict(BASE, components_mysql_storage_size="40Gi"))
+    command[command.index(str(COMPONENTS_PLAYBOOK))] = str(COMPONENTS_PLAYBOOK.parent / "day_two_check.yml")
+    proc = subprocess.run(command, cwd=REPO, env=ansible_env(), capture_output=True, text=True, timeout=600, check=False)
+    cases["early_check"] = (early, None)
+    names.append("early_check")
+    results.append((proc.returncode, json.loads(proc.stdout)))
     return {"installed": installed, "cases": {n: (cases[n][0], rc, out) for n, (rc, out) in zip(names, results)}}
 
 
 def test_a_rerun_changes_nothing(day_two):
     tmp, rc, out = day_two["cases"]["rerun"]
     assert rc == 0 and changed(out) == 0, failure_messages(out)
+    assert texts(tmp) == texts(day_two["installed"])
+
+
+def test_files_of_earlier_releases_are_removed(day_two):
+    tmp, rc, out = day_two["cases"]["legacy_files"]
+    assert rc == 0, failure_messages(out)
     assert texts(tmp) == texts(day_two["installed"])
 
 
@@ -158,6 +181,7 @@ def test_a_controller_file_that_disagrees_with_the_cluster_is_refused(day_two):
     ("storage_class_changed", "spec.volumeClaimTemplates would change"),
     ("registry_claim_taken_out", "components_confirm_delete_claims: [registry-data]"),
     ("mysql_downgraded", "an older release than the one whose data is on the volume"),
+    ("early_check", "StatefulSet gitpod/mysql (set by components_mysql_storage_size"),
 ])
 def test_a_change_the_cluster_cannot_take_is_refused_before_any_file_is_written(day_two, name, expected):
     tmp, rc, out = day_two["cases"][name]
@@ -175,48 +199,6 @@ def test_a_claim_confirmed_by_name_is_taken_out(day_two):
 
 
 # --- what a change reaches: every workload, every reference ------------------------------------
-
-def by_identity(tmp: Path) -> dict:
-    return {(o["kind"], o["metadata"].get("namespace", ""), o["metadata"]["name"]): o
-            for objs in load_manifests(tmp / "manifests").values() for o in objs}
-
-
-def references(pod_template: dict) -> set:
-    """(kind, name) of every Secret and ConfigMap a pod template reads: env, envFrom, volumes."""
-    spec = pod_template["spec"]
-    found = set()
-    for container in spec.get("containers", []) + spec.get("initContainers", []):
-        for env in container.get("env", []):
-            source = env.get("valueFrom") or {}
-            if "secretKeyRef" in source:
-                found.add(("Secret", source["secretKeyRef"]["name"]))
-            if "configMapKeyRef" in source:
-                found.add(("ConfigMap", source["configMapKeyRef"]["name"]))
-        for env in container.get("envFrom", []):
-            if "secretRef" in env:
-                found.add(("Secret", env["secretRef"]["name"]))
-            if "configMapRef" in env:
-                found.add(("ConfigMap", env["configMapRef"]["name"]))
-    for volume in spec.get("volumes", []):
-        if "secret" in volume:
-            found.add(("Secret", volume["secret"]["secretName"]))
-        if "configMap" in volume:
-            found.add(("ConfigMap", volume["configMap"]["name"]))
-        for source in (volume.get("projected") or {}).get("sources", []):
-            for kind, key in (("Secret", "secret"), ("ConfigMap", "configMap")):
-                if key in source:
-                    found.add((kind, source[key]["name"]))
-    return found
-
-
-def workloads(objs: dict) -> dict:
-    """Pod templates by workload; a Job is known by its name without the hash it ends in."""
-    found = {}
-    for (kind, ns, name), obj in objs.items():
-        if kind in ("StatefulSet", "Deployment", "DaemonSet", "Job"):
-            found[(kind, ns, name.rsplit("-", 1)[0] if kind == "Job" else name)] = obj["spec"]["template"]
-    return found
-
 
 @pytest.mark.parametrize("name", ["all_rotated", "minio_rotated"])
 def test_a_pod_rolls_exactly_when_a_secret_or_config_map_it_reads_changes(day_two, name):

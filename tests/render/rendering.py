@@ -269,6 +269,50 @@ def load_manifests(directory: Path) -> dict[str, list[dict]]:
     return docs
 
 
+# --- what a re-render changes: objects, pod templates and what they read ----------------------
+
+def by_identity(tmp: Path) -> dict:
+    return {(o["kind"], o["metadata"].get("namespace", ""), o["metadata"]["name"]): o
+            for objs in load_manifests(tmp / "manifests").values() for o in objs}
+
+
+def references(pod_template: dict) -> set:
+    """(kind, name) of every Secret and ConfigMap a pod template reads: env, envFrom, volumes."""
+    spec = pod_template["spec"]
+    found = set()
+    for container in spec.get("containers", []) + spec.get("initContainers", []):
+        for env in container.get("env", []):
+            source = env.get("valueFrom") or {}
+            if "secretKeyRef" in source:
+                found.add(("Secret", source["secretKeyRef"]["name"]))
+            if "configMapKeyRef" in source:
+                found.add(("ConfigMap", source["configMapKeyRef"]["name"]))
+        for env in container.get("envFrom", []):
+            if "secretRef" in env:
+                found.add(("Secret", env["secretRef"]["name"]))
+            if "configMapRef" in env:
+                found.add(("ConfigMap", env["configMapRef"]["name"]))
+    for volume in spec.get("volumes", []):
+        if "secret" in volume:
+            found.add(("Secret", volume["secret"]["secretName"]))
+        if "configMap" in volume:
+            found.add(("ConfigMap", volume["configMap"]["name"]))
+        for source in (volume.get("projected") or {}).get("sources", []):
+            for kind, key in (("Secret", "secret"), ("ConfigMap", "configMap")):
+                if key in source:
+                    found.add((kind, source[key]["name"]))
+    return found
+
+
+def workloads(objs: dict) -> dict:
+    """Pod templates by workload; a Job is known by its name without the hash it ends in."""
+    found = {}
+    for (kind, ns, name), obj in objs.items():
+        if kind in ("StatefulSet", "Deployment", "DaemonSet", "Job"):
+            found[(kind, ns, name.rsplit("-", 1)[0] if kind == "Job" else name)] = obj["spec"]["template"]
+    return found
+
+
 # --- k3s's file order ----------------------------------------------------------------------------
 
 # Namespaces that exist before any manifest is applied.
