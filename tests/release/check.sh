@@ -47,11 +47,12 @@ build)
   echo "planted: true" > "$src/changelogs/.plugin-cache.yaml"
   echo planted > "$src/tests/output/planted.txt"
   echo planted > "$src/.cache/planted"
+  mkdir -p "$src/inventories/example/artifacts" && echo planted > "$src/inventories/example/artifacts/k3s-token"
   mkdir -p "$repo/dist"
   rm -f "$tarball"
   (cd "$src" && ansible-galaxy collection build --output-path "$repo/dist" --force)
   listing=$(tar -tzf "$tarball")
-  leaked=$(grep -E '^(\.venv|\.cache/|\.ci/|\.git/|\.config/|artifacts/|dist/|collections/|molecule/|benchmarks/work/|tests/output/|changelogs/\.plugin-cache\.yaml)|(^|/)(__pycache__|\.pytest_cache)(/|$)|\.tar\.gz$' <<<"$listing" || true)
+  leaked=$(grep -E '^(\.venv|\.cache/|\.ci/|\.git/|\.config/|artifacts/|inventories/[^/]+/artifacts/|dist/|collections/|molecule/|benchmarks/work/|tests/output/|changelogs/\.plugin-cache\.yaml)|(^|/)(__pycache__|\.pytest_cache)(/|$)|\.tar\.gz$' <<<"$listing" || true)
   [ -z "$leaked" ] || fail "the tarball holds development files:"$'\n'"$leaked"
   # meta/execution-environment.yml names files (python, system), as ansible-builder reads it.
   ee_files=$(python -c '
