@@ -235,3 +235,13 @@ def test_rotated_credentials_reach_every_secret_and_keep_the_old_encryption_key(
     assert mysql["previous-root-password"] == credentials(day_two["installed"])["mysql_root_password"]
     assert f"IDENTIFIED BY '{ROTATED['mysql_password']}'" in mysql["gitpod.sql"]
     assert "Changed by components_credentials_overrides" in json.dumps(out)
+
+
+def test_mysqls_first_initialisation_cannot_be_killed_by_a_probe(day_two):
+    """The first start initialises the volume behind a server without networking (docker-entrypoint.sh
+    docker_temp_server_start: --skip-networking), so every ping fails until it is done; the kubelet starts
+    liveness only once the startup probe passed, and that gives the initialisation 30 minutes."""
+    (container,) = by_identity(day_two["installed"])[("StatefulSet", "gitpod", "mysql")]["spec"]["template"]["spec"]["containers"]
+    startup = container["startupProbe"]
+    assert startup["periodSeconds"] * startup["failureThreshold"] >= 1800
+    assert "-h" in startup["exec"]["command"]  # the same TCP ping the temporary server cannot answer
