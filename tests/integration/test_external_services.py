@@ -34,6 +34,9 @@ import yaml
 
 from containers import REPO, ContainerFleet, docker_available
 
+sys.path.insert(0, os.path.join(REPO, "tests", "render"))
+from rendering import cluster_double  # noqa: E402  (tests/render is not a package)
+
 from ansible_collections.selfhosted.gitpod_k3s.plugins.filter.htpasswd import htpasswd_bcrypt
 from ansible_collections.selfhosted.gitpod_k3s.plugins.module_utils import external_mysql
 from ansible_collections.selfhosted.gitpod_k3s.plugins.module_utils import external_registry
@@ -525,7 +528,9 @@ def run_components(tmp, variables):
         "ansible_connection": "local", "ansible_python_interpreter": sys.executable, "ansible_become": False}}}}}}))
     base = {"cert_manager_wait": False, "cert_manager_manifests_dir": str(tmp / "manifests"),
             "components_manifests_dir": str(tmp / "manifests"), "gitpod_k3s_artifacts_dir": str(tmp / "artifacts"),
-            "components_check_timeout": 5}
+            "components_check_timeout": 5,
+            # The cluster's Secrets (none: a new cluster) from the kubectl test double.
+            "components_kubectl": cluster_double(tmp)}
     base.update(variables)
     env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="ansible.posix.json", ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"))
     proc = subprocess.run([os.path.join(BIN, "ansible-playbook"), "-i", str(inventory),
