@@ -119,4 +119,3 @@ def test_the_judge_tells_each_verdict_apart(verdicts):
     """Each verdict of the vocabulary that the renders can show is shown at least once (the judge is not blind)."""
     shown = {judge(*verdicts[key])[0] for key in verdicts}
     assert shown == {"none", "gitpod_config", "live", "rolls", "refused"}, shown
-
