@@ -46,10 +46,11 @@ _value:
   type: str
 """
 
-import re
 import sys
 
 from ansible.errors import AnsibleFilterError
+
+from ansible_collections.selfhosted.gitpod_k3s.plugins.module_utils.credentials import BCRYPT_MAX_BYTES, BCRYPT_SALT
 
 try:
     import bcrypt
@@ -59,8 +60,8 @@ except ImportError as exc:
 else:
     BCRYPT_IMPORT_ERROR = None
 
-_SALT = re.compile(r"[./A-Za-z0-9]{21}[.Oeu]")
-MAX_PASSWORD_BYTES = 72
+_SALT = BCRYPT_SALT
+MAX_PASSWORD_BYTES = BCRYPT_MAX_BYTES
 
 
 def htpasswd_bcrypt(password, username, salt, rounds=10):

@@ -65,6 +65,9 @@ KEYS = (
 #   database encryption key: Gitpod's key-provider.ts decodes it as base64 and uses it for
 #     aes-256-cbc (encryption-engine.ts), which takes exactly 32 bytes.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# bcrypt's limits, also the htpasswd_bcrypt filter's (plugins/filter/htpasswd.py imports them).
+BCRYPT_SALT = re.compile(r"[./A-Za-z0-9]{21}[.Oeu]")
+BCRYPT_MAX_BYTES = 72
 
 
 def _text(value):
@@ -87,13 +90,13 @@ def _min_length(length, program):
 
 
 def _bcrypt_password(value):
-    if len(value.encode("utf-8")) > 72:
-        return f"{len(value.encode('utf-8'))} bytes, more than bcrypt's 72"
+    if len(value.encode("utf-8")) > BCRYPT_MAX_BYTES:
+        return f"{len(value.encode('utf-8'))} bytes, more than bcrypt's {BCRYPT_MAX_BYTES}"
     return _text(value)
 
 
 def _salt(value):
-    if not re.fullmatch(r"[./A-Za-z0-9]{21}[.Oeu]", value):
+    if not BCRYPT_SALT.fullmatch(value):
         return "not a bcrypt salt; allowed: 22 characters of ./A-Za-z0-9 whose last is one of . O e u"
     return None
 
