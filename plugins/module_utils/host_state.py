@@ -581,12 +581,16 @@ def unit_states(system, names):
 
 
 def services(system, report, specs, changed_files=(), container=False, installed_packages=None):
-    """Each spec: {name, masked, enabled, started, start_in_container, only_if_package, restart_on, only_if_running}.
+    """Each spec: {name, masked, enabled, started, start_in_container, only_if_package, restart_on, only_if_running,
+    restart_pending_file}.
 
     - masked: true masks the unit (systemd then never starts it);
     - enabled / started: enable it, start it (not in a container when start_in_container is false);
     - restart_on: restart it when one of these paths (or a path below one) changed in this pass and it was running;
     - only_if_running: touch nothing but the restart, and only when the unit runs (k3s reading registries);
+    - restart_pending_file: instead of restarting, write this file (0600, naming the changed paths); whoever
+      restarts the unit later removes it, so a restart decided here survives a run that stops before it
+      (k3s, restarted one node at a time by the k3s role).
     - only_if_package: manage it only when that package is installed (or would be, in check mode).
     """
     section = {}
@@ -625,6 +629,10 @@ def services(system, report, specs, changed_files=(), container=False, installed
             raise HostStateError(f"systemd has no unit {name}: is its package installed?")
         running = state["active"] in ("active", "activating", "reloading")
         restart = running and any(_under(path, spec.get("restart_on") or []) for path in changed_files)
+        if restart and spec.get("restart_pending_file"):
+            _record_pending_restart(system, report, section[name], name, spec["restart_pending_file"],
+                                    [path for path in changed_files if _under(path, spec["restart_on"])])
+            restart = False
         if spec.get("only_if_running"):
             if restart:
                 act("restart", "restart")
@@ -636,6 +644,17 @@ def services(system, report, specs, changed_files=(), container=False, installed
             act("start", "start")
         elif restart:
             act("restart", "restart")
+
+
+def _record_pending_restart(system, report, section, name, path, because):
+    """Write ``path`` so that a later restart of ``name`` (one node at a time) happens even after an interrupted run."""
+    section["actions"].append("restart pending")
+    report.change(f"{'would record' if report.check_mode else 'recorded'} a pending restart of {name} in {path}")
+    if report.check_mode:
+        return
+    if system.lstat(os.path.dirname(path)) is None:
+        system.makedirs(os.path.dirname(path), 0o755, None, None)
+    system.write_file(path, "".join(f"{changed}\n" for changed in sorted(because)).encode("utf-8"), 0o600, None, None)
 
 
 def _under(path, roots):

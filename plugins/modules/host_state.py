@@ -227,6 +227,12 @@ options:
         description: Only restart it (O(services[].restart_on)), and only when it runs; a missing unit is skipped.
         type: bool
         default: false
+      restart_pending_file:
+        description:
+          - Instead of restarting the unit (O(services[].restart_on)), write this file (mode 0600, listing the changed
+            paths). The caller restarts the unit later and removes the file, so a restart decided here survives a run
+            that stops before it.
+        type: path
       only_if_package:
         description: Handle the unit only when this package, one of O(packages), is installed (or is installed by this call).
         type: str
@@ -406,6 +412,7 @@ OPTIONS = {
         "start_in_container": {"type": "bool", "default": True},
         "restart_on": {"type": "list", "elements": "path", "default": []},
         "only_if_running": {"type": "bool", "default": False},
+        "restart_pending_file": {"type": "path"},
         "only_if_package": {"type": "str"},
     }},
 }

@@ -601,6 +601,28 @@ def test_only_if_running_restarts_a_running_unit_and_ignores_a_missing_one(host,
     assert report.sections["services"]["k3s-agent"]["actions"] == []
 
 
+@pytest.mark.parametrize("check_mode", [False, True])
+def test_restart_pending_file_records_the_restart_instead_of_making_it(host, system, tmp_path, check_mode):
+    report = host_state.Report(check_mode)
+    host.units["k3s"] = unit()
+    host.units["k3s-agent"] = unit(active="inactive")
+    pending = "/etc/rancher/k3s/gitpod-k3s-restart-pending"
+    spec = [{"name": name, "only_if_running": True, "restart_on": ["/etc/rancher/k3s/registries.yaml"],
+             "restart_pending_file": pending} for name in ("k3s", "k3s-agent")]
+    host_state.services(system, report, spec, changed_files=["/etc/rancher/k3s/registries.yaml", "/etc/other"])
+    # No restart: the running unit gets the file, the stopped one nothing (it reads the file when it starts).
+    assert [call[:2] for call in host.calls] == [["systemctl", "show"]]
+    assert report.sections["services"]["k3s"]["actions"] == ["restart pending"]
+    assert report.sections["services"]["k3s-agent"]["actions"] == []
+    marker = tmp_path / pending.lstrip("/")
+    assert report.changed is True
+    if check_mode:
+        assert not marker.exists()
+    else:
+        assert marker.read_text() == "/etc/rancher/k3s/registries.yaml\n"
+        assert stat.S_IMODE(marker.stat().st_mode) == 0o600
+
+
 def test_only_if_package_not_installed_skips_without_systemctl(host, system, report):
     host_state.services(system, report, [{"name": "systemd-timesyncd", "enabled": True,
                                           "only_if_package": "systemd-timesyncd"}], installed_packages={"chrony"})
