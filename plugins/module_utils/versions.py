@@ -23,6 +23,7 @@ __all__ = [
     "compare",
     "at_least",
     "format_version",
+    "k3s_upgrade_refusals",
 ]
 
 
@@ -117,6 +118,43 @@ def at_least(actual, minimum):
 def format_version(version):
     """``(5, 4, 0)`` -> ``"5.4.0"``."""
     return ".".join(str(p) for p in parse_version(version))
+
+
+_K3S_REVISION = re.compile(r"\+k3s(\d+)$")
+
+
+def _k3s_release(value, what):
+    """``v1.31.4+k3s2`` -> ``(1, 31, 4, 2)``: k3s numbers its rebuilds of one Kubernetes release."""
+    text = _text(value, what)
+    revision = _K3S_REVISION.search(text)
+    return parse_version(text, what) + (int(revision.group(1)) if revision else 0,)
+
+
+def k3s_upgrade_refusals(node_versions, target):
+    """Messages for the nodes that cannot move to ``target`` (a k3s release) in one step.
+
+    ``node_versions`` maps node name to the kubelet version it reports. k3s moves forward one minor
+    release at a time (docs.k3s.io/upgrades/manual: "Ensure that your plan does not skip
+    intermediate minor versions"), and going back is a restore of the datastore, not an upgrade
+    (docs.k3s.io/upgrades/roll-back). A node already at ``target`` is fine (a re-run).
+    """
+    want = _k3s_release(target, "k3s_version")
+    refusals = []
+    for name, reported in sorted((node_versions or {}).items()):
+        try:
+            have = _k3s_release(reported, f"node {name}'s kubelet")
+        except VersionError as exc:
+            refusals.append(f"node {name}: {exc}")
+            continue
+        if have > want:
+            refusals.append(f"node {name} runs {reported}, newer than k3s_version {target}: k3s does not downgrade "
+                            "(a way back is a restore of the datastore, docs.k3s.io/upgrades/roll-back)")
+        elif have[:2] == want[:2] or (have[0] == want[0] and want[1] == have[1] + 1):
+            continue
+        else:
+            refusals.append(f"node {name} runs {reported}; k3s_version {target} skips a minor release: upgrade to "
+                            f"v{have[0]}.{have[1] + 1}.x first (docs.k3s.io/upgrades/manual: one minor release at a time)")
+    return refusals
 
 
 def command_version(command, paths, exists, run, parse):

@@ -7,6 +7,7 @@ from __future__ import annotations
 from double_playbook import KUBECTL, include, node, pod, run
 
 NODE = "ws-1.cluster.example.com"
+DRAINED = "gitpod-k3s.selfhosted.io/drained-for-upgrade"
 
 
 def cluster():
@@ -19,7 +20,7 @@ def cluster():
 
 def drain(tmp, **extra):
     variables = {"__k3s_kubectl": KUBECTL, "__k3s_node_name_fact": NODE, "k3s_initial_server": "localhost",
-                 "k3s_drain_timeout": 60, **extra}
+                 "k3s_drain_timeout": 60, "k3s_version": "v1.31.4+k3s1", **extra}
     return run(tmp, [include("k3s", "drain")], variables, cluster())
 
 
@@ -37,7 +38,10 @@ def test_drain_of_a_node_with_workspace_pods_fails_and_says_why(tmp_path):
 def test_forced_drain_deletes_pods_without_controller(tmp_path):
     proc, _unused, state = drain(tmp_path, k3s_upgrade_drain_force=True)
     assert proc.returncode == 0, proc.stdout[-3000:]
-    assert "changed=1" in proc.stdout
+    # The mark that survives an interrupted upgrade, then the drain.
+    assert "changed=2" in proc.stdout
+    marked = [n for n in state["objects"]["nodes"] if n["metadata"]["name"] == NODE][0]["metadata"]["annotations"]
+    assert marked == {DRAINED: "v1.31.4+k3s1"}
     drains = [c for c in state["calls"] if c[:1] == ["drain"]]
     assert drains == [["drain", NODE, "--ignore-daemonsets", "--delete-emptydir-data", "--timeout=60s", "--force"]]
     # The DaemonSet's pod stays (--ignore-daemonsets); the others are gone, the node is cordoned.
@@ -52,3 +56,28 @@ def test_drain_without_unmanaged_pods_needs_no_force(tmp_path):
                                state)
     assert proc.returncode == 0, proc.stdout[-3000:]
     assert [c for c in after["calls"] if c[:1] == ["drain"]][0][-1] != "--force"
+
+
+def upgrade_rerun(tmp, annotations, unschedulable):
+    """upgrade.yml's read of the node, then upgrade_finish.yml, on a node already at the new version."""
+    state = cluster()
+    target = [n for n in state["objects"]["nodes"] if n["metadata"]["name"] == NODE][0]
+    target["metadata"]["annotations"] = annotations
+    target["spec"]["unschedulable"] = unschedulable
+    variables = {"__k3s_kubectl": KUBECTL, "__k3s_node_name_fact": NODE, "k3s_initial_server": "localhost",
+                 "k3s_version": "v1.31.4+k3s1", "k3s_upgrade_drain": True}
+    proc, _unused, after = run(tmp, [include("k3s", "upgrade_node"), include("k3s", "upgrade_finish")], variables, state)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    return [n for n in after["objects"]["nodes"] if n["metadata"]["name"] == NODE][0]
+
+
+def test_rerun_of_an_upgrade_cut_after_the_drain_uncordons_the_node(tmp_path):
+    # The earlier run drained (the mark) and upgraded the binary, then stopped: this run needs no drain.
+    node_after = upgrade_rerun(tmp_path, {DRAINED: "v1.31.4+k3s1", "other": "kept"}, unschedulable=True)
+    assert node_after["spec"]["unschedulable"] is False
+    assert node_after["metadata"]["annotations"] == {"other": "kept"}
+
+
+def test_a_node_cordoned_by_hand_stays_cordoned(tmp_path):
+    node_after = upgrade_rerun(tmp_path, {}, unschedulable=True)
+    assert node_after["spec"]["unschedulable"] is True

@@ -73,3 +73,25 @@ def test_at_least_and_format():
 def test_parse_version_rejects_non_versions(value):
     with pytest.raises(versions.VersionError):
         versions.parse_version(value)
+
+
+@pytest.mark.parametrize("nodes, target, refused", [
+    ({"s1": "v1.30.4+k3s1", "a1": "v1.30.4+k3s1"}, "v1.31.2+k3s1", []),      # one minor forward
+    ({"s1": "v1.31.2+k3s1", "a1": "v1.30.4+k3s1"}, "v1.31.2+k3s1", []),      # a re-run after a partial upgrade
+    ({"s1": "v1.31.2+k3s1"}, "v1.31.2+k3s2", []),                             # a k3s rebuild of the same release
+    ({"s1": "v1.31.2+k3s2"}, "v1.31.2+k3s1", ["s1"]),                         # back to an older rebuild
+    ({"s1": "v1.31.2+k3s1", "a1": "v1.31.5+k3s1"}, "v1.31.3+k3s1", ["a1"]),   # a patch downgrade on one node
+    ({"s1": "v1.29.9+k3s1", "a1": "v1.30.4+k3s1"}, "v1.31.2+k3s1", ["s1"]),   # skips 1.30 on s1
+    ({"s1": "v1.30.4+k3s1"}, "v2.0.0+k3s1", ["s1"]),                          # another major release
+    ({"s1": "unknown"}, "v1.31.2+k3s1", ["s1"]),
+])
+def test_k3s_upgrade_refusals(nodes, target, refused):
+    messages = versions.k3s_upgrade_refusals(nodes, target)
+    assert [m.split()[1].rstrip(":") for m in messages] == refused
+    for message in messages:
+        assert target in message or "cannot read" in message
+
+
+def test_k3s_upgrade_refusals_names_the_way_forward():
+    [message] = versions.k3s_upgrade_refusals({"s1": "v1.29.9+k3s1"}, "v1.31.2+k3s1")
+    assert "upgrade to v1.30.x first" in message and "docs.k3s.io/upgrades/manual" in message
