@@ -7,7 +7,10 @@ resource type errors, exit codes), so the modules' parsing and decisions run for
 
 - ``get RESOURCE [NAME] [-n NS | -A] [-l SELECTOR] -o json|name|jsonpath=...``, ``get --raw /readyz``
 - ``version -o json``
-- ``label node NAME k=v k- [--overwrite]``
+- ``label node NAME k=v k- [--overwrite]`` and ``annotate node NAME k=v k- [--overwrite]``
+- ``taint node NAME key[=value]:Effect key[:Effect]- [--overwrite]``
+- ``delete RESOURCE NAME... [--ignore-not-found]`` (the API object only: what controllers do on a
+  deletion is the caller's to model, see tests/integration/k3s_double.py)
 - ``wait --for=condition=TYPE RES/NAME... | RES --all [--timeout=Ns]`` and
   ``rollout status deployment/NAME [--timeout=Ns]``: they poll the objects (re-reading the
   schedule below) until the condition holds or the timeout passes, as kubectl does; a named object
@@ -136,14 +139,15 @@ class KubectlDouble:
             words = words[1:]
         opts = {"namespace": None, "all": False, "selector": None, "output": None, "overwrite": False,
                 "raw": None, "for": None, "timeout": None, "dry_run": None, "filename": None, "all_objects": False,
-                "force": False, "ignore_daemonsets": False, "delete_emptydir_data": False}
+                "force": False, "ignore_daemonsets": False, "delete_emptydir_data": False, "ignore_not_found": False}
         pos = []
         i = 0
         valued = {"-n": "namespace", "--namespace": "namespace", "-l": "selector", "--selector": "selector",
                   "-o": "output", "--output": "output", "--kubeconfig": "kubeconfig", "--raw": "raw",
                   "-f": "filename", "--filename": "filename", "--for": "for", "--timeout": "timeout"}
         switches = {"--overwrite": "overwrite", "--all": "all_objects", "--force": "force",
-                    "--ignore-daemonsets": "ignore_daemonsets", "--delete-emptydir-data": "delete_emptydir_data"}
+                    "--ignore-daemonsets": "ignore_daemonsets", "--delete-emptydir-data": "delete_emptydir_data",
+                    "--ignore-not-found": "ignore_not_found"}
         while i < len(words):
             w = words[i]
             if w in valued:
@@ -184,6 +188,10 @@ class KubectlDouble:
             return self._get(rest, opts)
         if verb == "label":
             return self._label(rest, opts)
+        if verb == "annotate":
+            return self._label(rest, opts, field="annotations")
+        if verb == "taint":
+            return self._taint(rest, opts)
         if verb == "wait":
             return self._wait(rest, opts)
         if verb == "rollout" and rest[:1] == ["status"]:
@@ -194,6 +202,8 @@ class KubectlDouble:
             return self._drain(rest, opts)
         if verb == "uncordon":
             return self._uncordon(rest)
+        if verb == "delete":
+            return self._delete(rest, opts)
         raise _Fail(1, "", f"error: unknown command \"{verb}\" for \"kubectl\"\n")
 
     def _resolve(self, word):
@@ -257,6 +267,11 @@ class KubectlDouble:
                     found.append(hit[0])
                 else:
                     err += f"Error from server (NotFound): {self._qualified(plural, group)} \"{name}\" not found\n"
+            if err and opts["ignore_not_found"]:
+                # kubectl get --ignore-not-found: the missing names print nothing and are no error.
+                if not found:
+                    return 0, json.dumps(_list([]), indent=4) + "\n", ""
+                err = ""
             if err:
                 out = json.dumps(found[0] if len(found) == 1 and len(names) == 1 else _list(found), indent=4) + "\n" if found else ""
                 raise _Fail(1, out, err)
@@ -267,12 +282,12 @@ class KubectlDouble:
             err = "No resources found\n" if opts["all"] or not namespaced else f"No resources found in {ns} namespace.\n"
         return 0, json.dumps(_list(copy.deepcopy(items)), indent=4) + "\n", err
 
-    def _label(self, rest, opts):
+    def _label(self, rest, opts, field="labels"):
         if len(rest) < 2:
             raise _Fail(1, "", "error: one or more resources must be specified as <resource> <name> or <resource>/<name>\n")
         plural, _namespaced, _group = self._resolve(rest[0])
         if plural != "nodes":
-            raise _Fail(1, "", "test double: only `label node` is implemented\n")
+            raise _Fail(1, "", f"test double: only `{'label' if field == 'labels' else 'annotate'} node` is implemented\n")
         name, changes = rest[1], rest[2:]
         if not changes:
             raise _Fail(1, "", "error: at least one label update is required\n")
@@ -280,14 +295,14 @@ class KubectlDouble:
         if not hit:
             raise _Fail(1, "", f"Error from server (NotFound): nodes \"{name}\" not found\n")
         node = hit[0]
-        labels = dict(node["metadata"].get("labels") or {})
+        labels = dict(node["metadata"].get(field) or {})
         out = ""
         for change in changes:
             if change.endswith("-") and "=" not in change:
                 key = change[:-1]
                 if key in labels:
                     del labels[key]
-                else:
+                elif field == "labels":
                     out += f"label \"{key}\" not found.\n"
                 continue
             if "=" not in change:
@@ -298,11 +313,12 @@ class KubectlDouble:
             if key in labels and labels[key] != value and not opts["overwrite"]:
                 raise _Fail(1, "", f"error: '{key}' already has a value ({labels[key]}), and --overwrite is false\n")
             labels[key] = value
-        if labels == (node["metadata"].get("labels") or {}):
+        # kubectl's annotate says "annotated" whether or not a value changed (annotate.go); label says "not labeled".
+        if labels == (node["metadata"].get(field) or {}) and field == "labels":
             return 0, out + f"node/{name} not labeled\n", ""
-        node["metadata"]["labels"] = labels
+        node["metadata"][field] = labels
         node["metadata"]["resourceVersion"] = str(int(node["metadata"].get("resourceVersion", "0")) + 1)
-        return 0, out + f"node/{name} labeled\n", ""
+        return 0, out + f"node/{name} {'labeled' if field == 'labels' else 'annotated'}\n", ""
 
     def _raw(self, path):
         if path != "/readyz":
@@ -462,6 +478,61 @@ class KubectlDouble:
             out += f"pod/{pod['metadata']['name']} evicted\n"
         self.objects["pods"] = [p for p in self.objects.get("pods", []) if p not in evict]
         return 0, out + f"node/{name} drained\n", err
+
+    def _taint(self, rest, opts):
+        """``taint node NAME key[=value]:Effect... key[:Effect]-... [--overwrite]``, as kubectl's taint.go:
+        an added taint replaces one of the same key and effect only with --overwrite; removing one that
+        is not there is an error; the verb printed is tainted, untainted or modified."""
+        if len(rest) < 3:
+            raise _Fail(1, "", "error: at least one taint update is required\n")
+        plural, _namespaced, _group = self._resolve(rest[0])
+        if plural != "nodes":
+            raise _Fail(1, "", "test double: only `taint node` is implemented\n")
+        node = self._node(rest[1:])
+        taints = [dict(t) for t in (node.get("spec") or {}).get("taints") or []]
+        adds, removes = [], []
+        for spec in rest[2:]:
+            if spec.endswith("-"):
+                key, _colon, effect = spec[:-1].partition(":")
+                removes.append((key, effect))
+                continue
+            match = re.match(r"^([^=:]+)(?:=([^:]*))?:(NoSchedule|PreferNoSchedule|NoExecute)$", spec)
+            if not match:
+                raise _Fail(1, "", f"error: invalid taint spec: {spec}\n")
+            adds.append({"key": match.group(1), "value": match.group(2) or "", "effect": match.group(3)})
+        for key, effect in removes:
+            kept = [t for t in taints if not (t["key"] == key and (not effect or t["effect"] == effect))]
+            if len(kept) == len(taints):
+                raise _Fail(1, "", f"error: taint \"{key}{':' + effect if effect else ''}\" not found\n")
+            taints = kept
+        for taint in adds:
+            same = [t for t in taints if t["key"] == taint["key"] and t["effect"] == taint["effect"]]
+            if same and not opts["overwrite"]:
+                raise _Fail(1, "", f"error: node {node['metadata']['name']} already has {taint['key']} taint(s) with same effect(s) "
+                                   "and --overwrite is false\n")
+            taints = [t for t in taints if t not in same] + [{k: v for k, v in taint.items() if v or k != "value"}]
+        node.setdefault("spec", {})["taints"] = taints
+        verb = "modified" if adds and removes else ("tainted" if adds else "untainted")
+        return 0, f"node/{node['metadata']['name']} {verb}\n", ""
+
+    def _delete(self, rest, opts):
+        """``delete RESOURCE NAME... [--ignore-not-found]``: kubectl prints ``<kind> "<name>" deleted`` per object."""
+        if "/" in (rest[0] if rest else ""):
+            rest = rest[0].split("/", 1) + rest[1:]
+        if len(rest) < 2:
+            raise _Fail(1, "", "error: resource(s) were provided, but no name was specified\n")
+        plural, namespaced, group = self._resolve(rest[0])
+        ns = opts["namespace"] or "default"
+        out, err = "", ""
+        for name in rest[1:]:
+            obj = self._find(plural, name, ns if namespaced else None)
+            if obj is None:
+                if not opts["ignore_not_found"]:
+                    err += f"Error from server (NotFound): {self._qualified(plural, group)} \"{name}\" not found\n"
+                continue
+            self.objects[plural] = [o for o in self.objects[plural] if o is not obj]
+            out += f"{KINDS[plural]} \"{name}\" deleted\n"
+        return (1 if err else 0), out, err
 
     def _uncordon(self, rest):
         node = self._node(rest)

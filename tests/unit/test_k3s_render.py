@@ -56,7 +56,7 @@ ENCAPSULATIONS = {"IPIP", "IPIPCrossSubnet", "VXLAN", "VXLANCrossSubnet", "None"
 
 SERVER_KEYS_GITPOD = {"flannel-backend": "none", "disable-network-policy": True, "disable": ["traefik"]}
 AGENT_FORBIDDEN = {"flannel-backend", "disable-network-policy", "disable", "cluster-cidr", "service-cidr",
-                   "cluster-init", "tls-san", "write-kubeconfig-mode"}
+                   "cluster-init", "tls-san", "write-kubeconfig-mode", "https-listen-port"}
 
 
 def unit_directives(text: str) -> dict[str, list[str]]:
@@ -134,7 +134,8 @@ def scenarios(tmp: Path) -> dict[str, dict]:
         }),
         "fqdn": inventory(fqdn_three, {**host("a1", "192.0.2.21", nodename="a1.cluster.example.com"),
                                        **host("a2", "192.0.2.22", nodename="a2.cluster.example.com")},
-                          {"gitpod_meta": ["s1", "s2", "s3"], "gitpod_workspace": ["a1", "a2"]}),
+                          {"gitpod_meta": ["s1", "s2", "s3"], "gitpod_workspace": ["a1", "a2"]},
+                          {"k3s_api_port": 7443}),
         "bad_node_name": inventory(host("s1", "192.0.2.11"), {
             **host("bad-underscore", "192.0.2.41", k3s_node_name="gitpod_agent"),
             **host("bad-nodename", "192.0.2.42", nodename="-agent-.example.com")}),
@@ -294,6 +295,16 @@ def test_embedded_containerd_has_no_runtime_endpoint(ha_embedded):
         config = load(ha_embedded, h, "config.yaml")
         assert "container-runtime-endpoint" not in config
         assert not any(arg.startswith("cgroup-driver=") for arg in config.get("kubelet-arg", []))
+
+
+def test_api_port_is_where_servers_listen_and_every_node_dials(fqdn, ha_embedded):
+    for server in ("s1", "s2", "s3"):
+        assert load(fqdn, server, "config.yaml")["https-listen-port"] == 7443
+    for joining in ("s2", "s3", "a1", "a2"):
+        assert load(fqdn, joining, "config.yaml")["server"].endswith(":7443")
+    assert "https-listen-port" not in load(fqdn, "a1", "config.yaml")
+    # k3s's own default is not written: a cluster on it keeps its config.yaml (no restart).
+    assert "https-listen-port" not in load(ha_embedded, "s1", "config.yaml")
 
 
 def test_api_endpoint_vip_is_used_for_joins_and_sans(ha_embedded):
