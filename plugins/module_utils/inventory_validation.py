@@ -16,6 +16,7 @@ literals here.
 
 from __future__ import annotations
 
+import difflib
 import fnmatch
 import hashlib
 import ipaddress
@@ -25,6 +26,7 @@ import os
 import re
 
 from ansible_collections.selfhosted.gitpod_k3s.plugins.module_utils import credentials, gitpod_constants, host_requirements, versions
+from ansible_collections.selfhosted.gitpod_k3s.plugins.module_utils import k3s_flags
 
 MISSING = object()
 
@@ -289,6 +291,34 @@ def check_token(name, value, secret=True, min_length=0):
     return []
 
 
+def check_k3s_config_keys(name, keys, version):
+    """Keys of k3s_server_config_extra / k3s_agent_config_extra that are no flag of that k3s command.
+
+    Checked against the flags of the release plugins/module_utils/k3s_flags.py was read from, when
+    ``version`` is of that minor release: k3s server skips an unknown key with a warning, k3s agent
+    refuses to start.
+    """
+    try:
+        if versions.parse_version(version)[:2] != k3s_flags.K3S_FLAGS_MINOR:
+            return []
+    except versions.VersionError:
+        return []
+    server = name == "k3s_server_config_extra"
+    known = (k3s_flags.SERVER | k3s_flags.LATER_SERVER) if server else k3s_flags.AGENT
+    errors = []
+    for key in keys:
+        if key in known:
+            continue
+        text = str(key)
+        hint = difflib.get_close_matches(text.lstrip("-"), sorted(known), n=1)
+        effect = ("k3s server skips it with a warning, so the setting never applies" if server
+                  else "k3s agent refuses to start with it")
+        errors.append(f"{name} sets {text!r}, which is no flag of k3s {'server' if server else 'agent'} "
+                      f"v{k3s_flags.K3S_FLAGS_MINOR[0]}.{k3s_flags.K3S_FLAGS_MINOR[1]} ({effect}); allowed: its flag names "
+                      f"without dashes{f', did you mean {hint[0]!r}?' if hint else ''}")
+    return errors
+
+
 def check_airgap_dir(path, required, name="k3s_airgap_dir"):
     """A directory on the controller holding one file for each entry (a glob or a list of alternative globs)."""
     if path in (None, ""):
@@ -551,6 +581,7 @@ def _k3s(host, v):
             if reserved:
                 errors.append(f"{name} sets {', '.join(reserved)}, which the k3s role manages; allowed: other config.yaml keys "
                               f"(use k3s_token, k3s_cluster_cidr, ... instead; reserved: {', '.join(K3S_RESERVED_KEYS)})")
+            errors += check_k3s_config_keys(name, [k for k in extra if k not in K3S_RESERVED_KEYS], v.get("k3s_version"))
     if _has(v, "k3s_token"):
         errors += check_token("k3s_token", v["k3s_token"], min_length=16)
     if v.get("k3s_release_url", MISSING) is not MISSING and not v.get("k3s_airgap_dir"):
@@ -772,6 +803,10 @@ def _node_labels(host, v):
                       f"{v.get('gitpod_k3s_server_group', 'k3s_servers')}, which is empty)")
     if _has(v, "node_labels_labels") and not v["node_labels_labels"]:
         errors.append("node_labels_labels is empty; allowed: at least one label key -> Gitpod label name (gitpod_k3s_labels)")
+    # By default k3s_node_taints, which the k3s role's rules check; a value of its own is checked here.
+    if isinstance(v.get("node_labels_taints"), list) and v["node_labels_taints"] != v.get("k3s_node_taints", []):
+        errors += [f"host {host}: node_labels_taints entry {show(t)} is not a taint; allowed: key=value:Effect or key:Effect with "
+                   "Effect NoSchedule, PreferNoSchedule or NoExecute" for t in v["node_labels_taints"] if not TAINT_RE.match(str(t))]
     return errors
 
 
@@ -793,17 +828,29 @@ ALSO_READS = {
     "common": ("k3s_node_name", "ansible_host", "ansible_port", "ansible_connection", "ansible_architecture"),
     "k3s": ("__k3s_arch_map", "__k3s_binary_assets"),
     "calico": ("k3s_cluster_cidr",),
-    # A setting that is gone: set in an inventory, it is refused with the reason.
-    "components": ("components_mysql_database",),
+    "node_labels": ("k3s_node_taints",),
+    # Settings that are gone: set in an inventory, they are refused with the reason (RETIRED).
+    "components": ("components_mysql_database", "components_node_ca_file"),
 }
-# Rules that read gathered facts: a role re-runs them (scope facts) once the facts are there.
-FACT_SETTINGS = ("gitpod_k3s_node_name", "k3s_node_ip", "ansible_architecture", "k3s_airgap_dir")
+# Settings that are gone, with what took their place; the role's ALSO_READS names them.
+RETIRED = {
+    "components": {
+        "components_node_ca_file": "the controller's copy of the CA the nodes trust is gitpod_k3s_node_ca_file (common role) "
+                                   "now, which every playbook that configures containerd reads; set that instead",
+    },
+}
+# Rules that read gathered facts: a role re-runs them (scope facts) once the facts are there. With
+# them, every other setting those rules read (the air-gap rule reads which archives are needed).
+FACT_SETTINGS = ("gitpod_k3s_node_name", "k3s_node_ip", "ansible_architecture", "k3s_airgap_dir",
+                 "k3s_airgap_images", "k3s_airgap_extra_images", "k3s_airgap_extra_checksum_file")
 
 
 def check_host(role, host, values):
     """The rules of ``role`` on one host's values (a dict; a value that could not be known is absent)."""
     rule = ROLE_RULES.get(role)
-    return rule(host, values) if rule else []
+    retired = [f"{name} = {show(values[name])}: the setting is gone; {why}"
+               for name, why in RETIRED.get(role, {}).items() if name in values]
+    return retired + (rule(host, values) if rule else [])
 
 
 # --- across hosts: what the inventory alone tells --------------------------------------------------

@@ -2,6 +2,7 @@ import pytest
 
 from ansible_collections.selfhosted.gitpod_k3s.plugins.module_utils import inventory_validation as iv
 from ansible_collections.selfhosted.gitpod_k3s.plugins.module_utils import gitpod_constants
+from ansible_collections.selfhosted.gitpod_k3s.plugins.action import inventory_check as action
 
 # gitpod_k3s_labels, the common role's default (one Python copy, checked by test_constants.py).
 LABELS = dict(gitpod_constants.LABELS)
@@ -138,3 +139,14 @@ def test_bgp_routed_encapsulations_without_bgp_are_rejected(encapsulation):
     assert len(errors) == 1
     assert f"calico_encapsulation = {encapsulation!r} needs calico_bgp = 'Enabled' (given 'Disabled')" in errors[0]
     assert "VXLAN or VXLANCrossSubnet" in errors[0]
+
+
+def test_the_facts_pass_keeps_every_setting_the_airgap_rule_reads(tmp_path):
+    # The k3s role checks its rules again once facts are gathered, on the fact settings alone
+    # (plugins/action/inventory_check.py _only_facts): a setting the rule reads but that pass drops
+    # falls back to its default (here: the images archive required although k3s_airgap_images is false).
+    (tmp_path / "k3s").write_text("x")
+    (tmp_path / "sha256sum-amd64.txt").write_text("x")
+    values = {"k3s_airgap_dir": str(tmp_path), "k3s_airgap_images": False, "k3s_airgap_extra_images": [],
+              "ansible_architecture": "x86_64", "__k3s_arch_map": {"x86_64": "amd64"}, "__k3s_binary_assets": {"amd64": "k3s"}}
+    assert iv.check_host("k3s", "s1", values) == iv.check_host("k3s", "s1", action._only_facts(values)) == []  # pylint: disable=protected-access

@@ -115,12 +115,23 @@ BAD_SETTINGS = [
     ("block-size", {"calico_block_size": 12}, ["calico_block_size = 12 does not fit calico_ipv4_pool_cidr = 10.42.0.0/16"]),
     ("registry-s3-without-storage", {"components_storage": "gitpod"}, ["components_registry = 'in_cluster' with components_registry_storage"]),
     ("reserved-key", {"k3s_server_config_extra": {"cluster-cidr": "10.0.0.0/16"}}, ["k3s_server_config_extra sets cluster-cidr"]),
+    ("node-labels-taint", {"node_labels_taints": ["gitpod.io/headless=true"]},
+     ["node_labels_taints entry 'gitpod.io/headless=true' is not a taint"]),
+    ("unknown-agent-key", {"k3s_agent_config_extra": {"node-lable": ["a=b"]}},
+     ["k3s_agent_config_extra sets 'node-lable', which is no flag of k3s agent", "refuses to start", "did you mean 'node-label'"]),
+    ("server-key-on-agent", {"k3s_agent_config_extra": {"etcd-snapshot-retention": 5}},
+     ["k3s_agent_config_extra sets 'etcd-snapshot-retention', which is no flag of k3s agent"]),
+    ("unknown-server-key", {"k3s_server_config_extra": {"--etcd-snapshot-retention": 5}},
+     ["k3s_server_config_extra sets '--etcd-snapshot-retention'", "skips it with a warning", "did you mean 'etcd-snapshot-retention'"]),
     ("check-host-unknown", {"components_check_delegate_to": "no-such-host"}, ["components_check_delegate_to = 'no-such-host' is no host"]),
     ("validation-secret-names", {"cluster_validation_secrets": ["database", "tls"], "cluster_validation_secret_names": {"database": "db"}},
      ["cluster_validation_secrets names tls, which cluster_validation_secret_names lacks"]),
     ("node-labels-empty", {"node_labels_labels": {}}, ["node_labels_labels is empty"]),
     ("gitpod-config-mode", {"gitpod_config_containerd_mode": "podman"}, ["gitpod_config_containerd_mode must be one of: system, embedded"]),
     ("acme-without-domain", {"cert_manager_acme_provider": "route53"}, ["cert_manager_acme_provider = 'route53' needs cert_manager_domain"]),
+    # a setting that is gone, named with what took its place
+    ("retired-node-ca-file", {"components_node_ca_file": "/srv/ca.crt"},
+     ["components_node_ca_file = '/srv/ca.crt': the setting is gone", "gitpod_k3s_node_ca_file"]),
 ]
 
 

@@ -1,0 +1,65 @@
+# Copyright: selfhosted.gitpod_k3s contributors
+# Apache License 2.0
+"""The keys k3s takes in /etc/rancher/k3s/config.yaml: its command-line flags and their aliases.
+
+Read from k3s-io/k3s at commit 870c16654d6119b948f95602fdd68eb70e0c5e1a ("Update stable channel to
+v1.31.4+k3s1", the last commit before v1.32 on master; Kubernetes v1.31.4-k3s1 in go.mod), files
+pkg/cli/cmds/server.go (ServerFlags), agent.go (NewAgentCommand), log.go, config.go and root.go,
+hidden flags included. The v1.31 patch releases after it added server flags only (LATER_SERVER).
+
+What k3s does with a key it does not know (pkg/configfilearg/defaultparser.go, parser.go
+stripInvalidFlags): ``k3s server`` logs "Unknown flag ... found in config.yaml, skipping" and goes on
+without it; ``k3s agent`` passes it to its flag parser, which stops with "flag provided but not
+defined". Stage 0 refuses both, for the k3s release this list was read from (K3S_FLAGS_MINOR).
+"""
+
+from __future__ import annotations
+
+# The k3s minor release the lists below were read from.
+K3S_FLAGS_MINOR = (1, 31)
+
+SERVER = frozenset((
+    "advertise-address", "advertise-port", "agent-token", "agent-token-file", "airgap-extra-registry",
+    "alsologtostderr", "apiserver-bind-address", "apiserver-port", "bind-address", "c", "cluster-cidr",
+    "cluster-dns", "cluster-domain", "cluster-init", "cluster-reset", "cluster-reset-restore-path", "config",
+    "container-runtime-endpoint", "d", "data-dir", "datastore-cafile", "datastore-certfile",
+    "datastore-endpoint", "datastore-keyfile", "debug", "default-local-storage-path", "default-runtime",
+    "disable", "disable-agent", "disable-apiserver", "disable-cloud-controller", "disable-controller-manager",
+    "disable-default-registry-endpoint", "disable-etcd", "disable-helm-controller", "disable-kube-proxy",
+    "disable-network-policy", "disable-scheduler", "docker", "egress-selector-mode", "embedded-registry",
+    "enable-pprof", "etcd-arg", "etcd-disable-snapshots", "etcd-expose-metrics", "etcd-s3",
+    "etcd-s3-access-key", "etcd-s3-bucket", "etcd-s3-config-secret", "etcd-s3-endpoint",
+    "etcd-s3-endpoint-ca", "etcd-s3-folder", "etcd-s3-insecure", "etcd-s3-proxy", "etcd-s3-region",
+    "etcd-s3-secret-key", "etcd-s3-skip-ssl-verify", "etcd-s3-timeout", "etcd-snapshot-compress",
+    "etcd-snapshot-dir", "etcd-snapshot-name", "etcd-snapshot-retention", "etcd-snapshot-schedule-cron",
+    "flannel-backend", "flannel-cni-conf", "flannel-conf", "flannel-external-ip", "flannel-iface",
+    "flannel-ipv6-masq", "helm-job-image", "https-listen-port", "i", "image-credential-provider-bin-dir",
+    "image-credential-provider-config", "image-service-endpoint", "kine-tls", "kube-apiserver-arg",
+    "kube-cloud-controller-arg", "kube-cloud-controller-manager-arg", "kube-controller-arg",
+    "kube-controller-manager-arg", "kube-proxy-arg", "kube-scheduler-arg", "kubelet-arg", "l",
+    "lb-server-port", "log", "node-external-dns", "node-external-ip", "node-internal-dns", "node-ip",
+    "node-label", "node-name", "node-taint", "nonroot-devices", "o", "pause-image", "prefer-bundled-bin",
+    "private-registry", "protect-kernel-defaults", "resolv-conf", "rootless", "s", "secrets-encryption",
+    "selinux", "server", "service-cidr", "service-node-port-range", "servicelb-namespace", "snapshotter",
+    "supervisor-metrics", "supervisor-port", "system-default-registry", "t", "tls-san", "tls-san-security",
+    "token", "token-file", "v", "vmodule", "vpn-auth", "vpn-auth-file", "with-node-id", "write-kubeconfig",
+    "write-kubeconfig-group", "write-kubeconfig-mode",
+))
+
+AGENT = frozenset((
+    "airgap-extra-registry", "alsologtostderr", "bind-address", "c", "config", "container-runtime-endpoint",
+    "d", "data-dir", "debug", "default-runtime", "disable-apiserver-lb", "disable-default-registry-endpoint",
+    "docker", "enable-pprof", "flannel-cni-conf", "flannel-conf", "flannel-iface", "i",
+    "image-credential-provider-bin-dir", "image-credential-provider-config", "image-service-endpoint",
+    "kube-proxy-arg", "kubelet-arg", "l", "lb-server-port", "log", "node-external-dns", "node-external-ip",
+    "node-internal-dns", "node-ip", "node-label", "node-name", "node-taint", "nonroot-devices", "pause-image",
+    "prefer-bundled-bin", "private-registry", "protect-kernel-defaults", "resolv-conf", "rootless", "s",
+    "selinux", "server", "snapshotter", "t", "token", "token-file", "v", "vmodule", "vpn-auth",
+    "vpn-auth-file", "with-node-id",
+))
+
+# Server flags later v1.31 patch releases added (or may have): accepted as known.
+LATER_SERVER = frozenset((
+    "etcd-s3-bucket-lookup-type", "etcd-s3-retention", "etcd-s3-session-token",
+    "etcd-snapshot-reconcile-interval", "secrets-encryption-provider",
+))
