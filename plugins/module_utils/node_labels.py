@@ -1,15 +1,23 @@
 # Copyright: selfhosted.gitpod_k3s contributors
 # Apache License 2.0
-"""Plan and apply the managed labels of Kubernetes nodes.
+"""Plan and apply the managed labels and taints of Kubernetes nodes.
 
 The collection manages a fixed set of label names (Gitpod's ``gitpod.io/workload_*``). For each
 node it is told which of them the node must carry; it adds those that are missing, removes managed
 labels the node must no longer carry (the host left an inventory group) and never touches any
-other label. Plain Python: the module and the unit tests call it without Ansible.
+other label.
+
+Taints the same way, for the nodes given taints: k3s applies ``node-taint`` only when the node
+registers (the kubelet's --register-with-taints), so a changed ``k3s_node_taints`` reaches a
+registered node only here. The taints the collection set are recorded on the node (annotation
+TAINTS_ANNOTATION, ``key:Effect`` entries); only those are ever removed, never a taint someone
+else set (a cordon, a cloud provider's, an operator's). Plain Python: the module and the unit tests
+call it without Ansible.
 """
 
 from __future__ import annotations
 
+import json
 import re
 
 DEFAULT_VALUE = "true"
@@ -138,3 +146,91 @@ def verify(cluster_nodes, changes, managed):
                for i in cluster_nodes or []}
     return sorted(name for name, c in changes.items()
                   if managed_view(by_name.get(name, {}), set(managed)) != c["after"])
+
+
+# --- taints ------------------------------------------------------------------------------------
+
+TAINTS_ANNOTATION = "gitpod-k3s.selfhosted.io/taints"
+TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
+
+
+def parse_taint(text, option="taints"):
+    """``key[=value]:Effect`` -> ``(key, value, effect)``; raises LabelError naming ``option``."""
+    key_value, _colon, effect = str(text).rpartition(":")
+    key, _eq, value = key_value.partition("=")
+    if effect not in TAINT_EFFECTS or not key:
+        raise LabelError(f"{option}: {text!r} is not a taint; allowed: key=value:Effect or key:Effect with Effect "
+                         f"{', '.join(TAINT_EFFECTS)}")
+    validate_label_key(key, option)
+    if value:
+        validate_label_value(value, option)
+    return key, value, effect
+
+
+def _taint_id(taint):
+    return f"{taint['key']}:{taint['effect']}"
+
+
+def _spec(taint):
+    return f"{taint['key']}={taint['value']}:{taint['effect']}" if taint["value"] else _taint_id(taint)
+
+
+def _recorded(meta):
+    try:
+        found = json.loads((meta.get("annotations") or {}).get(TAINTS_ANNOTATION) or "[]")
+    except ValueError:
+        return set()
+    return {str(x) for x in found} if isinstance(found, list) else set()
+
+
+def plan_taints(cluster_nodes, desired):
+    """``desired``: node name -> list of ``key[=value]:Effect`` (nodes not given are left alone).
+
+    Returns node -> ``{"add": [spec], "remove": ["key:Effect"], "record": ["key:Effect"], "before": [...],
+    "after": [...]}`` for the nodes whose taints or record change. A wanted taint already on the node
+    is adopted into the record (the taints k3s set at registration); a recorded taint no longer
+    wanted is removed; any other taint stays.
+    """
+    changes = {}
+    for item in cluster_nodes or []:
+        meta = item.get("metadata") or {}
+        name = meta.get("name")
+        if name not in desired:
+            continue
+        want = {}
+        for spec in desired[name]:
+            key, value, effect = parse_taint(spec, f"taints of node {name}")
+            want[f"{key}:{effect}"] = {"key": key, "value": value, "effect": effect}
+        current = {_taint_id(t): {"key": t.get("key"), "value": t.get("value") or "", "effect": t.get("effect")}
+                   for t in (item.get("spec") or {}).get("taints") or []}
+        recorded = _recorded(meta)
+        add = [t for tid, t in sorted(want.items()) if current.get(tid) != t]
+        remove = sorted(tid for tid in recorded & set(current) if tid not in want)
+        record = sorted(want)
+        if add or remove or set(record) != recorded:
+            changes[name] = {
+                "add": [_spec(t) for t in add], "remove": remove, "record": record,
+                "before": sorted(_spec(t) for tid, t in current.items() if tid in recorded | set(want)),
+                "after": sorted(_spec(t) for t in want.values())}
+    return changes
+
+
+def taint_args(node, change):
+    """``kubectl taint`` arguments, or None when only the record changes."""
+    if not change["add"] and not change["remove"]:
+        return None
+    return ["taint", "node", node, "--overwrite"] + change["add"] + [f"{tid}-" for tid in change["remove"]]
+
+
+def record_args(node, change):
+    """``kubectl annotate`` arguments that record the taints the collection manages on ``node``."""
+    return ["annotate", "node", node, "--overwrite", f"{TAINTS_ANNOTATION}={json.dumps(change['record'])}"]
+
+
+def taint_diffs(changes):
+    """One before/after diff per node whose managed taints change."""
+    return [
+        {"before_header": f"node/{name} (managed taints)", "after_header": f"node/{name} (managed taints)",
+         "before": "".join(f"{t}\n" for t in c["before"]), "after": "".join(f"{t}\n" for t in c["after"])}
+        for name, c in sorted(changes.items())
+    ]

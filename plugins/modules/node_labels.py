@@ -6,12 +6,16 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: node_labels
-short_description: Keep the labels the collection manages on Kubernetes nodes in line with the inventory
+short_description: Keep the labels and taints the collection manages on Kubernetes nodes in line with the inventory
 version_added: 0.1.0
 description:
   - Reads the nodes with C(kubectl get nodes -o json) and, for every node listed in O(nodes), adds the managed
     labels it must carry and removes managed labels it must no longer carry (its host left an inventory group).
   - Labels not named in O(managed_labels) are never touched.
+  - For a node given O(nodes[].taints), adds the taints it must carry and removes those this module set before
+    (recorded in the node annotation C(gitpod-k3s.selfhosted.io/taints)) that it must no longer carry; a taint set
+    otherwise (a cordon, another controller's) is never touched. k3s applies C(node-taint) only at registration,
+    so this is how a changed C(k3s_node_taints) reaches a registered node.
   - One call handles the whole cluster; run it once (C(run_once)) on a k3s server, or anywhere with a kubeconfig.
   - Talks to the cluster only through C(kubectl), so no Kubernetes Python library is needed.
 options:
@@ -32,6 +36,11 @@ options:
         type: list
         elements: str
         default: []
+      taints:
+        description:
+          - Taints the node must carry, C(key=value:Effect) or C(key:Effect). Omitted, the node's taints are left alone.
+        type: list
+        elements: str
   managed_labels:
     description:
       - Every label name the collection manages (the values of C(gitpod_k3s_labels)).
@@ -125,6 +134,17 @@ nodes:
       remove: [gitpod.io/workload_workspace_regular]
       before: {gitpod.io/workload_workspace_regular: "true"}
       after: {}
+taints:
+  description: Per node whose managed taints change, the taints added and removed and the record kept.
+  type: dict
+  returned: always
+  sample:
+    agent-2:
+      add: ["gitpod.io/headless=true:NoSchedule"]
+      remove: []
+      record: ["gitpod.io/headless:NoSchedule"]
+      before: []
+      after: ["gitpod.io/headless=true:NoSchedule"]
 missing_nodes:
   description: Nodes given in O(nodes) that the cluster does not have.
   type: list
@@ -145,6 +165,7 @@ def main():
         nodes=dict(type="list", elements="dict", required=True, options=dict(
             name=dict(type="str", required=True),
             labels=dict(type="list", elements="str", default=[]),
+            taints=dict(type="list", elements="str"),
         )),
         managed_labels=dict(type="list", elements="str", required=True),
         value=dict(type="str", default=nl.DEFAULT_VALUE),
@@ -154,10 +175,13 @@ def main():
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     p = module.params
-    result = dict(changed=False, changed_nodes=[], nodes={}, missing_nodes=[])
+    result = dict(changed=False, changed_nodes=[], nodes={}, taints={}, missing_nodes=[])
 
     try:
         desired = nl.normalise_desired(p["nodes"], p["managed_labels"], p["value"])
+        for node in p["nodes"]:
+            for taint in node.get("taints") or []:
+                nl.parse_taint(taint, f"nodes[{node['name']}].taints")
     except nl.LabelError as exc:
         module.fail_json(msg=str(exc), **result)
 
@@ -175,11 +199,13 @@ def main():
                 module.fail_json(msg=msg, **result)
             module.warn(msg)
 
-        result["changed"] = bool(changes)
-        result["changed_nodes"] = sorted(changes)
+        taints = nl.plan_taints(items, {n["name"]: n["taints"] for n in p["nodes"] if n.get("taints") is not None})
+        result["changed"] = bool(changes or taints)
+        result["changed_nodes"] = sorted(set(changes) | set(taints))
         result["nodes"] = changes
-        if module._diff and changes:
-            result["diff"] = nl.diffs(changes)
+        result["taints"] = taints
+        if module._diff and (changes or taints):
+            result["diff"] = nl.diffs(changes) + nl.taint_diffs(taints)
 
         if changes and not module.check_mode:
             for name, change in sorted(changes.items()):
@@ -188,6 +214,12 @@ def main():
             if wrong:
                 module.fail_json(msg=f"after labelling, the managed labels of {', '.join(wrong)} still differ from the "
                                      "wanted ones (another controller relabelling nodes?)", **result)
+        if taints and not module.check_mode:
+            for name, change in sorted(taints.items()):
+                args = nl.taint_args(name, change)
+                if args:
+                    kubectl.run(args)
+                kubectl.run(nl.record_args(name, change))
     except KubectlError as exc:
         module.fail_json(**exc.fail_kwargs(), **result)
 

@@ -265,3 +265,70 @@ def test_kubeconfig_and_timeout_reach_kubectl():
     code, _result = run_module(module.main, five_nodes_args(kubeconfig="/tmp/kc.yaml", timeout=5), double)
     assert code == 0
     assert double.calls[0][1:5] == ["--kubeconfig", "/tmp/kc.yaml", "--request-timeout=5s", "get"]
+
+
+# --- taints: k3s sets node-taint only at registration; the module keeps them in line afterwards -------
+
+HEADLESS = "gitpod.io/headless=true:NoSchedule"
+
+
+def taint_double():
+    """agent-1 registered with HEADLESS (config.yaml's node-taint), and cordoned by hand."""
+    double = five_double(labelled=True)
+    node = double.objects["nodes"][3]
+    node["spec"]["taints"] = [{"key": "gitpod.io/headless", "value": "true", "effect": "NoSchedule"},
+                              {"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"}]
+    return double
+
+
+def taints_args(taints, **extra):
+    args = five_nodes_args(**extra)
+    args["nodes"][3] = dict(args["nodes"][3], taints=taints)
+    return args
+
+
+def taints_of(double, name="gitpod-agent-1"):
+    node = next(n for n in double.objects["nodes"] if n["metadata"]["name"] == name)
+    return sorted(f"{t['key']}={t.get('value', '')}:{t['effect']}" for t in node["spec"].get("taints") or [])
+
+
+def test_registration_taints_are_adopted_then_a_removed_one_goes_and_others_stay():
+    double = taint_double()
+    code, first = run_module(module.main, taints_args([HEADLESS]), double)
+    # The taint k3s set at registration is recorded, not set again.
+    assert code == 0 and first["taints"]["gitpod-agent-1"]["add"] == [] and first["taints"]["gitpod-agent-1"]["record"] == [
+        "gitpod.io/headless:NoSchedule"]
+    code, again = run_module(module.main, taints_args([HEADLESS]), double)
+    assert code == 0 and again["changed"] is False
+    # Taken out of k3s_node_taints: removed; the hand-made cordon stays.
+    code, removed = run_module(module.main, taints_args([]), double)
+    assert code == 0 and removed["taints"]["gitpod-agent-1"]["remove"] == ["gitpod.io/headless:NoSchedule"]
+    assert taints_of(double) == ["node.kubernetes.io/unschedulable=:NoSchedule"]
+
+
+def test_a_new_or_changed_taint_is_set_and_a_taint_never_recorded_is_never_removed():
+    double = taint_double()
+    code, result = run_module(module.main, taints_args(["gitpod.io/headless=false:NoSchedule", "dedicated=ws:NoExecute"],
+                                                       _ansible_diff=True), double)
+    assert code == 0 and sorted(result["taints"]["gitpod-agent-1"]["add"]) == ["dedicated=ws:NoExecute",
+                                                                            "gitpod.io/headless=false:NoSchedule"]
+    assert taints_of(double) == ["dedicated=ws:NoExecute", "gitpod.io/headless=false:NoSchedule",
+                                 "node.kubernetes.io/unschedulable=:NoSchedule"]
+    assert "dedicated=ws:NoExecute" in result["diff"][-1]["after"]
+    # A node given no taints option keeps whatever it has.
+    code, result = run_module(module.main, five_nodes_args(), double)
+    assert code == 0 and result["taints"] == {}
+
+
+def test_check_mode_plans_taints_and_changes_nothing():
+    double = taint_double()
+    code, result = run_module(module.main, taints_args(["dedicated=ws:NoExecute"], _ansible_check_mode=True), double)
+    assert code == 0 and result["changed"] is True and result["taints"]["gitpod-agent-1"]["add"] == ["dedicated=ws:NoExecute"]
+    assert taints_of(double) == ["gitpod.io/headless=true:NoSchedule", "node.kubernetes.io/unschedulable=:NoSchedule"]
+
+
+def test_a_bad_taint_is_refused_by_name_before_kubectl():
+    double = taint_double()
+    code, result = run_module(module.main, taints_args(["gitpod.io/headless=true"]), double)
+    assert code == 1 and "nodes[gitpod-agent-1].taints" in result["msg"] and "NoSchedule" in result["msg"]
+    assert double.calls == []
