@@ -79,11 +79,12 @@ class ContainerFleet:
     """Start, wait for, describe and remove a set of systemd containers."""
 
     def __init__(self, prefix, groups, extra_groups=None, image=DEFAULT_IMAGE, sysctls=None,
-                 network=None, host_vars=None, cpus=None, memory=None):
+                 network=None, host_vars=None, cpus=None, memory=None, mounts=None):
         """``groups``: inventory group -> number of containers (or list of names) in it.
 
         ``extra_groups``: group -> list of groups (or names) whose hosts it also holds,
-        e.g. {"gitpod_meta": ["k3s_servers"]}. ``host_vars``: name -> dict.
+        e.g. {"gitpod_meta": ["k3s_servers"]}. ``host_vars``: name -> dict. ``mounts``: host
+        directory -> path in every container (read-write), e.g. a state all containers share.
         """
         self.prefix = prefix
         self.image = image
@@ -92,6 +93,7 @@ class ContainerFleet:
         self.cpus = cpus
         self.memory = memory
         self.host_vars = host_vars or {}
+        self.mounts = dict(mounts or {})
         self.groups = {}
         n = 0
         for group, members in groups.items():
@@ -154,7 +156,8 @@ class ContainerFleet:
                 cap_add=CAPABILITIES,
                 security_opt=["seccomp=unconfined"],
                 cgroupns="host",
-                volumes={"/sys/fs/cgroup": {"bind": "/sys/fs/cgroup", "mode": "rw"}},
+                volumes={"/sys/fs/cgroup": {"bind": "/sys/fs/cgroup", "mode": "rw"},
+                         **{source: {"bind": target, "mode": "rw"} for source, target in self.mounts.items()}},
                 tmpfs={"/run": "", "/run/lock": "", "/tmp": ""},
                 sysctls=self.sysctls,
                 environment={"container": "docker"},

@@ -310,8 +310,8 @@ def test_a_new_or_changed_taint_is_set_and_a_taint_never_recorded_is_never_remov
     double = taint_double()
     code, result = run_module(module.main, taints_args(["gitpod.io/headless=false:NoSchedule", "dedicated=ws:NoExecute"],
                                                        _ansible_diff=True), double)
-    assert code == 0 and sorted(result["taints"]["gitpod-agent-1"]["add"]) == ["dedicated=ws:NoExecute",
-                                                                            "gitpod.io/headless=false:NoSchedule"]
+    added = sorted(result["taints"]["gitpod-agent-1"]["add"])
+    assert code == 0 and added == ["dedicated=ws:NoExecute", "gitpod.io/headless=false:NoSchedule"]
     assert taints_of(double) == ["dedicated=ws:NoExecute", "gitpod.io/headless=false:NoSchedule",
                                  "node.kubernetes.io/unschedulable=:NoSchedule"]
     assert "dedicated=ws:NoExecute" in result["diff"][-1]["after"]
