@@ -81,3 +81,14 @@ def test_rerun_of_an_upgrade_cut_after_the_drain_uncordons_the_node(tmp_path):
 def test_a_node_cordoned_by_hand_stays_cordoned(tmp_path):
     node_after = upgrade_rerun(tmp_path, {}, unschedulable=True)
     assert node_after["spec"]["unschedulable"] is True
+
+
+def test_the_upgrade_mark_is_asked_for_by_the_caller_not_by_another_setting(tmp_path):
+    # A k3s_remove_confirm left in group_vars must not take the mark from upgrades.
+    _proc, _unused, state = drain(tmp_path / "upgrade", k3s_upgrade_drain_force=True, k3s_remove_confirm=True)
+    marked = [n for n in state["objects"]["nodes"] if n["metadata"]["name"] == NODE][0]["metadata"]
+    assert marked.get("annotations") == {DRAINED: "v1.31.4+k3s1"}
+    # remove.yml's drain (remove_drain.yml) asks for none: the node goes for good.
+    _proc, _unused, state = drain(tmp_path / "remove", k3s_upgrade_drain_force=True, __k3s_drain_mark=False)
+    unmarked = [n for n in state["objects"]["nodes"] if n["metadata"]["name"] == NODE][0]["metadata"]
+    assert DRAINED not in (unmarked.get("annotations") or {})
