@@ -63,3 +63,58 @@ LATER_SERVER = frozenset((
     "etcd-s3-bucket-lookup-type", "etcd-s3-retention", "etcd-s3-session-token",
     "etcd-snapshot-reconcile-interval", "secrets-encryption-provider",
 ))
+
+
+# The settings every server of a cluster must share, by their config.yaml keys: the ``cli`` tags of
+# CriticalControlArgs (pkg/daemons/config/types.go, k3s-io/k3s master as of v1.34). A server that
+# joins, or starts again with ``server:`` set, compares its own with the cluster's and stops with
+# "critical configuration value mismatch between servers" (pkg/cluster/bootstrap.go compareConfig).
+# Most are also fixed for the cluster's life: the pod and Service networks, the cluster DNS, the
+# network-policy controller, the flannel backend. ``disable: [servicelb]`` sets disable-service-lb.
+CRITICAL_SERVER = frozenset((
+    "cluster-cidr", "cluster-dns", "cluster-domain", "disable-cloud-controller", "disable-helm-controller",
+    "disable-network-policy", "disable-service-lb", "egress-selector-mode", "embedded-registry",
+    "flannel-backend", "flannel-external-ip", "flannel-ipv6-masq", "secrets-encryption",
+    "secrets-encryption-provider", "service-cidr", "supervisor-metrics",
+))
+
+# k3s's values when config.yaml does not name the key (pkg/cli/cmds/server.go ServerFlags Value;
+# the networks from pkg/cli/server/server.go run). A bool flag defaults to false.
+CRITICAL_DEFAULTS = {
+    "cluster-cidr": "10.42.0.0/16", "service-cidr": "10.43.0.0/16", "cluster-domain": "cluster.local",
+    "egress-selector-mode": "agent", "flannel-backend": "vxlan", "secrets-encryption-provider": "aescbc",
+}
+
+# A node's name is fixed once it registered: under a new name the kubelet registers a second Node,
+# the old one stays NotReady, and a server's etcd member keeps the old name (pkg/etcd/etcd.go setName).
+FIXED_NODE = frozenset(("node-name",))
+
+
+def _critical(config: dict, key: str):
+    value = config.get(key)
+    if key == "disable-service-lb" and value is None:
+        value = "servicelb" in (config.get("disable") or [])
+    if value is None:
+        value = CRITICAL_DEFAULTS.get(key, False if key not in ("cluster-dns",) else None)
+    if isinstance(value, list):
+        value = ",".join(str(v) for v in value)
+    return value
+
+
+def fixed_setting_changes(before: dict, after: dict, server: bool) -> list[tuple[str, object, object]]:
+    """(key, value on the node, value now) for each key k3s fixes that the new config.yaml changes.
+
+    An empty ``before`` is a node without config.yaml: a first install, nothing is fixed yet.
+    """
+    if not before:
+        return []
+    keys = sorted(FIXED_NODE | (CRITICAL_SERVER if server else frozenset()))
+    changes = []
+    for key in keys:
+        old = before.get(key) if key in FIXED_NODE else _critical(before, key)
+        new = after.get(key) if key in FIXED_NODE else _critical(after, key)
+        if key in FIXED_NODE and old is None:
+            continue  # written by an older release without the key: k3s used the host name then
+        if str(old) != str(new):
+            changes.append((key, old, new))
+    return changes
