@@ -779,9 +779,6 @@ def _components(host, v):
 
 def _cluster_validation(host, v):
     errors = []
-    if _has(v, "cluster_validation_kubectl_host") and not v["cluster_validation_kubectl_host"]:
-        errors.append(f"cluster_validation_kubectl_host = '' names no host; allowed: a host that runs kubectl (by default the first "
-                      f"host of {v.get('gitpod_k3s_server_group', 'k3s_servers')}, which is empty)")
     kinds = v.get("cluster_validation_secrets")
     for table in ("cluster_validation_secret_names", "cluster_validation_secret_keys"):
         if isinstance(kinds, list) and isinstance(v.get(table), dict):
@@ -798,9 +795,6 @@ def _cluster_validation(host, v):
 
 def _node_labels(host, v):
     errors = check_node_name(host, v)
-    if _has(v, "node_labels_kubectl_host") and not v["node_labels_kubectl_host"]:
-        errors.append(f"node_labels_kubectl_host = '' names no host; allowed: a host that runs kubectl (by default the first host of "
-                      f"{v.get('gitpod_k3s_server_group', 'k3s_servers')}, which is empty)")
     if _has(v, "node_labels_labels") and not v["node_labels_labels"]:
         errors.append("node_labels_labels is empty; allowed: at least one label key -> Gitpod label name (gitpod_k3s_labels)")
     # By default k3s_node_taints, which the k3s role's rules check; a value of its own is checked here.

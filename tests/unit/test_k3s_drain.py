@@ -19,7 +19,7 @@ def cluster():
 
 
 def drain(tmp, **extra):
-    variables = {"__k3s_kubectl": KUBECTL, "__k3s_node_name_fact": NODE, "k3s_initial_server": "localhost",
+    variables = {"__k3s_kubectl": KUBECTL, "__k3s_node_name_fact": NODE, "__gitpod_k3s_api_server": "localhost",
                  "k3s_drain_timeout": 60, "k3s_version": "v1.31.4+k3s1", **extra}
     return run(tmp, [include("k3s", "drain")], variables, cluster())
 
@@ -52,7 +52,7 @@ def test_forced_drain_deletes_pods_without_controller(tmp_path):
 def test_drain_without_unmanaged_pods_needs_no_force(tmp_path):
     state = cluster()
     proc, _unused, after = run(tmp_path, [include("k3s", "drain")],
-                               {"__k3s_kubectl": KUBECTL, "__k3s_node_name_fact": "s1", "k3s_initial_server": "localhost"},
+                               {"__k3s_kubectl": KUBECTL, "__k3s_node_name_fact": "s1", "__gitpod_k3s_api_server": "localhost"},
                                state)
     assert proc.returncode == 0, proc.stdout[-3000:]
     assert [c for c in after["calls"] if c[:1] == ["drain"]][0][-1] != "--force"
@@ -64,7 +64,7 @@ def upgrade_rerun(tmp, annotations, unschedulable):
     target = [n for n in state["objects"]["nodes"] if n["metadata"]["name"] == NODE][0]
     target["metadata"]["annotations"] = annotations
     target["spec"]["unschedulable"] = unschedulable
-    variables = {"__k3s_kubectl": KUBECTL, "__k3s_node_name_fact": NODE, "k3s_initial_server": "localhost",
+    variables = {"__k3s_kubectl": KUBECTL, "__k3s_node_name_fact": NODE, "__gitpod_k3s_api_server": "localhost",
                  "k3s_version": "v1.31.4+k3s1", "k3s_upgrade_drain": True}
     proc, _unused, after = run(tmp, [include("k3s", "upgrade_node"), include("k3s", "upgrade_finish")], variables, state)
     assert proc.returncode == 0, proc.stdout[-3000:]

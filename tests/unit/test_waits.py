@@ -73,7 +73,8 @@ def test_calico_wait_outlasts_an_operator_that_comes_late(tmp_path):
                 {"at": 40, "resource": "tigerastatuses", "object": status},
                 {"at": 42, "resource": "daemonsets", "object": ds}]
     proc, _unused, state = run(tmp_path, [include("calico", "wait")],
-                               {"calico_wait_timeout": 60, "__calico_kubectl": KUBECTL, "__calico_wait_delay": 2},
+                               {"calico_wait_timeout": 60, "__calico_kubectl": KUBECTL, "__calico_wait_delay": 2,
+                                "__gitpod_k3s_api_server": "localhost"},
                                {"objects": {"nodes": [node("localhost")]}, "schedule": schedule})
     assert proc.returncode == 0, proc.stdout[-3000:]
     waits = [t for c, t in zip(state["calls"], state["call_times"]) if "tigerastatus/calico" in c]
