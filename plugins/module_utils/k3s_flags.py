@@ -88,6 +88,10 @@ CRITICAL_DEFAULTS = {
 # A node's name is fixed once it registered: under a new name the kubelet registers a second Node,
 # the old one stays NotReady, and a server's etcd member keeps the old name (pkg/etcd/etcd.go setName).
 FIXED_NODE = frozenset(("node-name",))
+# A node's container runtime: without the key k3s runs its own containerd, with it the kubelet uses
+# that socket (pkg/agent/config/config.go). Moving a node to the other runtime leaves its pods, images
+# and volumes behind in the first one; absent is a value here, not an older config.yaml.
+FIXED_NODE_RUNTIME = "container-runtime-endpoint"
 
 
 def _critical(config: dict, key: str):
@@ -110,6 +114,9 @@ def fixed_setting_changes(before: dict, after: dict, server: bool) -> list[tuple
         return []
     keys = sorted(FIXED_NODE | (CRITICAL_SERVER if server else frozenset()))
     changes = []
+    if before.get(FIXED_NODE_RUNTIME) != after.get(FIXED_NODE_RUNTIME):
+        changes.append((FIXED_NODE_RUNTIME, before.get(FIXED_NODE_RUNTIME) or "k3s's own containerd",
+                        after.get(FIXED_NODE_RUNTIME) or "k3s's own containerd"))
     for key in keys:
         old = before.get(key) if key in FIXED_NODE else _critical(before, key)
         new = after.get(key) if key in FIXED_NODE else _critical(after, key)

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from ansible_collections.selfhosted.gitpod_k3s.plugins.module_utils.k3s_flags import (
-    CRITICAL_DEFAULTS, CRITICAL_SERVER, FIXED_NODE, LATER_SERVER, SERVER, fixed_setting_changes)
+    CRITICAL_DEFAULTS, CRITICAL_SERVER, FIXED_NODE, FIXED_NODE_RUNTIME, LATER_SERVER, SERVER, fixed_setting_changes)
 from double_playbook import include, run
 
 RUNNING = {"node-name": "s1", "cluster-cidr": "10.42.0.0/16", "service-cidr": "10.43.0.0/16",
@@ -36,6 +36,15 @@ def test_each_fixed_key_changed_is_refused_on_a_server_and_only_the_name_on_an_a
     after = dict(RUNNING, **{key: changed(key)})
     assert [c[0] for c in fixed_setting_changes(RUNNING, after, server=True)] == [key]
     assert [c[0] for c in fixed_setting_changes(RUNNING, after, server=False)] == ([key] if key in FIXED_NODE else [])
+
+
+@pytest.mark.parametrize("server", [True, False])
+def test_moving_a_node_to_the_other_containerd_is_refused(server):
+    system = dict(RUNNING, **{FIXED_NODE_RUNTIME: "unix:///run/containerd/containerd.sock"})
+    assert fixed_setting_changes(system, RUNNING, server) == [
+        (FIXED_NODE_RUNTIME, "unix:///run/containerd/containerd.sock", "k3s's own containerd")]
+    assert [c[0] for c in fixed_setting_changes(RUNNING, system, server)] == [FIXED_NODE_RUNTIME]
+    assert fixed_setting_changes(system, dict(system), server) == []
 
 
 def test_k3s_defaults_and_spellings_are_no_change():
