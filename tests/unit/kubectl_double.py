@@ -57,13 +57,15 @@ RESOURCES = {
     # Only known to the server when the CRD exists (see _resolve).
     "clusterissuers": (("clusterissuer", "clusterissuers", "clusterissuers.cert-manager.io"), False, "cert-manager.io"),
     "tigerastatuses": (("tigerastatus", "tigerastatuses", "tigerastatuses.operator.tigera.io"), False, "operator.tigera.io"),
+    "installations": (("installation", "installations", "installations.operator.tigera.io"), False, "operator.tigera.io"),
 }
 CRD_BACKED = {"clusterissuers": "clusterissuers.cert-manager.io",
-              "tigerastatuses": "tigerastatuses.operator.tigera.io"}
+              "tigerastatuses": "tigerastatuses.operator.tigera.io",
+              "installations": "installations.operator.tigera.io"}
 KINDS = {"nodes": "node", "namespaces": "namespace", "customresourcedefinitions": "customresourcedefinition",
          "storageclasses": "storageclass", "services": "service", "secrets": "secret", "pods": "pod",
          "deployments": "deployment", "daemonsets": "daemonset", "clusterissuers": "clusterissuer",
-         "tigerastatuses": "tigerastatus"}
+         "tigerastatuses": "tigerastatus", "installations": "installation"}
 REFUSED = "The connection to the server 127.0.0.1:6443 was refused - did you specify the right host or port?\n"
 
 _LABEL_KEY = re.compile(r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
