@@ -23,14 +23,16 @@ ROLES = os.path.join(COLLECTION, "roles")
 REDACTED = "********"
 
 
-def _strip_defaults(options):
-    """A spec without defaults or required: only the values given are checked (the defaults are
-    the role's defaults/main.yml, already among the values)."""
+def _strip_defaults(options, top=True):
+    """A spec without defaults, nor required at the top: only the values given are checked (the
+    defaults are the role's defaults/main.yml, already among the values). A sub-option stays
+    required: a mapping given in the inventory replaces the default whole, so one that lacks a key
+    the role reads (a table of images or Secret names set in part) is refused."""
     out = {}
     for name, spec in (options or {}).items():
-        spec = {k: v for k, v in spec.items() if k not in ("default", "required", "description")}
+        spec = {k: v for k, v in spec.items() if k not in ("default", "description") and (k != "required" or not top)}
         if isinstance(spec.get("options"), dict):
-            spec["options"] = _strip_defaults(spec["options"])
+            spec["options"] = _strip_defaults(spec["options"], top=False)
         out[name] = spec
     return out
 
