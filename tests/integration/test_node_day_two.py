@@ -83,7 +83,8 @@ class World:
                     "gitpod_workspace": {"hosts": dict.fromkeys(self.agents)}}
         path = self.tmp / "inventory" / "hosts.yml"
         path.parent.mkdir(exist_ok=True)
-        path.write_text(yaml.safe_dump({"all": {"hosts": hosts, "children": children, "vars": self.vars}}))
+        # In the order given, as a user writes it: the first server is k3s_initial_server by default.
+        path.write_text(yaml.safe_dump({"all": {"hosts": hosts, "children": children, "vars": self.vars}}, sort_keys=False))
         return path
 
     def play(self, playbook: str, *args: str, ok: bool = True) -> dict:
@@ -417,8 +418,13 @@ def test_09_a_removed_node_leaves_a_whole_cluster(world):
 
 def test_09b_two_servers_join_a_running_cluster(world):
     # Servers come in odd numbers (stage 0): three become five. A removed agent's host and a new one.
-    world.servers = SERVERS + [AGENTS[1], SPARE]
+    # Listed first, a new server would become k3s_initial_server: refused for every node, none changed.
+    world.servers = [AGENTS[1], SPARE] + SERVERS
     world.play("prepare.yml")
+    refused = world.play("k3s.yml", ok=False)
+    assert "No node was changed. " + AGENTS[1] + " is k3s_initial_server" in " ".join(refused["proc"].stdout.split())
+    assert refused["changes"] == [] and refused["starts"] == []
+    world.servers = SERVERS + [AGENTS[1], SPARE]
     run = world.play("k3s.yml")
     assert [s["node"] for s in run["starts"]] == [AGENTS[1], SPARE], "one at a time, no other node restarted"
     assert all(s["ok"] and s["role"] == "server" for s in run["starts"])
