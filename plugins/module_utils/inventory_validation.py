@@ -847,6 +847,26 @@ def check_host(role, host, values):
     return retired + (rule(host, values) if rule else [])
 
 
+# Settings of different roles that describe one thing on a host and must agree; each defaults to the
+# collection-wide setting named first, which is the one to set.
+SAME_THING = {
+    "containerd mode": ("gitpod_k3s_containerd_mode",
+                        ("containerd_mode", "k3s_containerd_mode", "calico_containerd_mode", "gitpod_config_containerd_mode")),
+}
+
+
+def check_agreement(host, values):
+    """Messages for the settings of SAME_THING that disagree on one host."""
+    errors = []
+    for thing, (source, names) in SAME_THING.items():
+        given = {n: values[n] for n in names if n in values and values[n] is not MISSING}
+        if len(set(map(str, given.values()))) > 1:
+            shown = ", ".join(f"{n} = {show(v)}" for n, v in given.items())
+            errors.append(f"host {host}: the {thing} differs between roles ({shown}); allowed: one value, set once as {source} "
+                          "(common role), which each of them follows")
+    return errors
+
+
 # --- across hosts: what the inventory alone tells --------------------------------------------------
 
 def check_fleet(roles, hosts, groups):
@@ -854,7 +874,7 @@ def check_fleet(roles, hosts, groups):
     if not hosts:
         return []
     first = next(iter(hosts.values()))
-    errors = []
+    errors = [m for host, v in hosts.items() for m in check_agreement(host, v)]
     labels, label_groups = first.get("gitpod_k3s_labels"), first.get("gitpod_k3s_label_groups")
     required = first.get("gitpod_k3s_required_labels") or []
     known = first.get("gitpod_k3s_known_labels") or gitpod_constants.KNOWN_LABELS

@@ -80,6 +80,9 @@ BAD_SETTINGS = [
     ("cloudflare-token-newline", {"gitpod_k3s_domain": "gitpod.example.com", "cert_manager_acme_provider": "cloudflare",
                                   "cert_manager_acme_email": "ops@example.com", "cert_manager_cloudflare_api_token": "abc\ndef"},
      ["cert_manager_cloudflare_api_token holds whitespace or a line break"]),
+    ("containerd-mode-disagrees", {"calico_containerd_mode": "embedded"},
+     ["the containerd mode differs between roles", "calico_containerd_mode = 'embedded'", "k3s_containerd_mode = 'system'",
+      "gitpod_k3s_containerd_mode"]),
     # Fixed-key tables: a partial mapping replaces the default whole (Ansible does not merge).
     ("images-partial", {"components_images": {"mysql_5_7": "mirror.example.com/mysql:5.7.44"}},
      ["components_images", "missing required arguments", "minio"]),
