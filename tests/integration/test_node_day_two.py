@@ -109,8 +109,11 @@ class World:
             if hit and task != "selfhosted.gitpod_k3s.report : Write report.json and report.md":
                 changes.append((task, hit.group(1).split(" -> ")[0]))
         starts = self.state()["k3s"].get("starts", [])[before:]
-        print(f"{playbook} {' '.join(args)}: rc {proc.returncode}, {seconds:.0f}s, changed {changed}, "
-              f"k3s starts {[(s['node'].removeprefix(PREFIX), s['ok']) for s in starts]}")
+        line = (f"{playbook} {' '.join(args)}: rc {proc.returncode}, {seconds:.0f}s, changed {changed}, "
+                f"k3s starts {[(s['node'].removeprefix(PREFIX), s['ok']) for s in starts]}")
+        print(line)
+        with open(self.tmp / "summary.txt", "a", encoding="utf-8") as summary:  # the steps' figures, kept after a passing run
+            summary.write(f"{os.environ.get('PYTEST_CURRENT_TEST', '').split(' ')[0].rsplit('::', 1)[-1]}  {line}\n")
         return {"proc": proc, "changed": changed, "changes": changes, "starts": starts, "seconds": seconds}
 
     # --- the cluster's side -------------------------------------------------------------------

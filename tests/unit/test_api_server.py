@@ -26,8 +26,10 @@ ALLOWED = {
     "{{ __gitpod_k3s_api_server | default(inventory_hostname) }}": "forget.yml: chosen among the servers that stay; "
                                                                    "the task is skipped when none stays",
     "{{ inventory_hostname if __k3s_is_server | bool else __gitpod_k3s_api_server }}": "a server waits for itself",
-    "{{ node_labels_kubectl_host or __gitpod_k3s_api_server }}": "the user's host, else the chosen server",
-    "{{ cluster_validation_kubectl_host or __gitpod_k3s_api_server }}": "the user's host, else the chosen server",
+    "{{ node_labels_kubectl_host or __gitpod_k3s_api_server | default(inventory_hostname) }}": "the user's host, else the chosen "
+    "server (the default: a task skipped by a condition on the role is still templated)",
+    "{{ cluster_validation_kubectl_host or __gitpod_k3s_api_server | default(inventory_hostname) }}": "the user's host, else the chosen "
+    "server (the default: a task skipped by a condition on the role is still templated)",
     "{{ components_check_delegate_to }}": "the user's own services, checked from the controller",
     "{{ item }}": "api_server.yml's probe of each server; host_prep's ufw rules of each node",
     "{{ k3s_initial_server }}": "facts.yml gathers the initial server's address (ignore_unreachable)",

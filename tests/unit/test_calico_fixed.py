@@ -21,9 +21,10 @@ def installation(cidr="10.42.0.0/16", block=26):
 
 
 def check(tmp_path, objects, cidr="10.42.0.0/16", block=26):
-    spec = {"calicoNetwork": {"ipPools": [{"cidr": cidr, "blockSize": block}]}}
+    ours = {"apiVersion": "operator.tigera.io/v1", "kind": "Installation", "metadata": {"name": "default"},
+            "spec": {"calicoNetwork": {"ipPools": [{"cidr": cidr, "blockSize": block}]}}}
     proc, _unused, _state = run(tmp_path, [include("calico", "fixed")],
-                                {"__calico_kubectl": KUBECTL, "__calico_installation_spec": spec}, {"objects": objects})
+                                {"__calico_kubectl": KUBECTL, "__calico_installation": ours}, {"objects": objects})
     return proc, " ".join(proc.stdout.split())
 
 

@@ -20,7 +20,9 @@ defaults/main.yml and meta/argument_specs.yml
     resolved copy would drift -- and the option's description says what it defaults to
     ("Defaults to ...").
   * A dict option with sub-``options`` is held to the same rules one level down: the keys of its
-    default against its sub-options.
+    default against its sub-options. There, ``required: true`` marks a key every mapping must hold (one
+    given in the inventory replaces the default whole): the default holds it, the sub-option gives
+    no default of its own.
   * Every other entry point's options equal ``main``'s (the roles share them through a YAML anchor).
     An entry point may take fewer options only if each of them equals ``main``'s and its
     description says it takes a ``subset`` of them. None does today.
@@ -132,6 +134,13 @@ def check_options(values, options, defaults_file, spec_file, fallback=None, pref
         option = option or {}
         where = f"{spec_file}: {prefix}{name}"
         spec_default = option.get("default", NO_DEFAULT)
+        if prefix and option.get("required"):
+            # One level down: a key every mapping must hold, the parent's default included.
+            if name not in values:
+                problems.append(f"{where}: a required key, but the default ({defaults_file}) lacks it")
+            if spec_default is not NO_DEFAULT:
+                problems.append(f"{where}: required, but the spec gives it a default ({show(spec_default)})")
+            continue
         if name in values:
             value, source = values[name], defaults_file
         elif fallback is not None and name.startswith(COLLECTION_PREFIX) and name in fallback:
@@ -387,6 +396,19 @@ def test_check_options_reports_each_kind_of_drift():
         "leave the spec default out and say 'Defaults to ...' in the description",
         "s.yml: r_e: the option is not required and has no value in d.yml",
     ]
+
+
+def test_required_sub_options_are_keys_the_default_holds():
+    table = {"type": "dict", "default": {"a": "x", "b": "y"},
+             "options": {"a": {"type": "str", "required": True}, "b": {"type": "str", "required": True},
+                         "c": {"type": "str", "required": True, "default": "z"}}}
+    assert check_options({"t": {"a": "x", "b": "y"}}, {"t": table}, "d.yml", "s.yml") == [
+        "s.yml: t.c: a required key, but the default (d.yml (t)) lacks it",
+        "s.yml: t.c: required, but the spec gives it a default (z)",
+    ]
+    # Without c, the table is right: a and b are in the default and give no default of their own.
+    table["options"].pop("c")
+    assert check_options({"t": {"a": "x", "b": "y"}}, {"t": table}, "d.yml", "s.yml") == []
 
 
 def test_entry_points_equal_main_or_a_documented_subset():

@@ -15,13 +15,14 @@ SERVER_TOKEN = "/var/lib/rancher/k3s/server/token"
 CONFIG = "/etc/rancher/k3s/config.yaml"
 
 
-def write_inventory(tmp_path, servers: dict) -> str:
+def write_inventory(tmp_path, servers: dict, host_vars: dict | None = None) -> str:
     common = {"ansible_connection": "community.docker.docker", "ansible_python_interpreter": "/usr/bin/python3"}
     inv = {"all": {
         "vars": {"gitpod_k3s_artifacts_dir": str(EPHEMERAL / "artifacts"), "k3s_version": "v1.30.99+k3s1",
                  "k3s_start_service": False, "k3s_release_url": "http://127.0.0.1:8765/releases"},
         # Each inventory host its own node name: two of them may stand in on one container.
-        "children": {"k3s_servers": {"hosts": {name: {**common, "ansible_host": target, "k3s_node_name": name}
+        "children": {"k3s_servers": {"hosts": {name: {**common, "ansible_host": target, "k3s_node_name": name,
+                                                      **(host_vars or {}).get(name, {})}
                                                for name, target in servers.items()}},
                      "k3s_agents": {"hosts": {}},
                      # Every Gitpod label on the servers: stage 0 refuses an inventory whose pools are empty.
@@ -72,7 +73,10 @@ def test_a_controller_without_the_token_file_reads_the_clusters_back(server, run
     controller = EPHEMERAL / "artifacts" / "k3s-token"
     token = controller.read_text().strip()
     full = f"K10abc::server:{token}"
-    inventory = write_inventory(tmp_path, {"only": SERVER})
+    # The same cluster from another controller: the inventory names the node and its runtime as the
+    # first one did (roles/k3s/tasks/fixed.yml refuses anything else).
+    inventory = write_inventory(tmp_path, {"only": SERVER},
+                                {"only": {"k3s_node_name": SERVER, "gitpod_k3s_containerd_mode": "embedded"}})
     server.run_expect([0], f"mkdir -p {DATA} && echo '{full}' > {SERVER_TOKEN}")
     node_token = server.file("/etc/rancher/k3s/token").content_string
     saved = tmp_path / "k3s-token.saved"
