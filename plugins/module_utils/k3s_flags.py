@@ -99,7 +99,8 @@ def _critical(config: dict, key: str):
     if key == "disable-service-lb" and value is None:
         value = "servicelb" in (config.get("disable") or [])
     if value is None:
-        value = CRITICAL_DEFAULTS.get(key, False if key not in ("cluster-dns",) else None)
+        # cluster-dns defaults to an address k3s derives from service-cidr; the others are flags.
+        value = CRITICAL_DEFAULTS.get(key, None if key == "cluster-dns" else False)
     if isinstance(value, list):
         value = ",".join(str(v) for v in value)
     return value
